@@ -1,0 +1,67 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import onHeaders from 'on-headers';
+import { SessionManager } from '../core/manager.js';
+import type { SessionOptions } from '../core/options.js';
+import type { Session, SessionData } from '../core/session.js';
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      /** The session of this request, set by latchkey's `session()` middleware. */
+      session: Session;
+    }
+  }
+}
+
+/** The parts of an Express request latchkey reads. */
+type ExpressRequest = IncomingMessage & { secure?: boolean };
+
+/** The Express middleware returned by {@link session}. */
+export interface ExpressSessionMiddleware<Data extends object = SessionData> {
+  (req: ExpressRequest, res: ServerResponse, next: (error?: unknown) => void): void;
+  /** The manager behind the middleware (options, store). */
+  readonly manager: SessionManager<Data>;
+  /** The session of `req`, typed with this middleware's `Data`. */
+  of(req: IncomingMessage): Session<Data>;
+  /** Closes the Redis connection the middleware created itself (a client or store you passed stays open). */
+  close(): Promise<void>;
+}
+
+/**
+ * Session middleware for Express 5 and 4. Handlers get the session as `req.session` (or
+ * `req[keyword]`). Express 5 passes a rejected handler promise to the error handler, which answers
+ * 503 for a `SessionError` with code `STORE_UNAVAILABLE`; on Express 4, pass errors to `next`.
+ *
+ * ```ts
+ * app.use(session({ redis: client }));
+ * app.get('/', async (req, res) => { res.send(`Hello, ${await req.session.get('name')}`); });
+ * ```
+ *
+ * @throws {@link SessionError} `INVALID_OPTIONS` when an option is wrong
+ */
+export function session<Data extends object = SessionData>(options: SessionOptions = {}): ExpressSessionMiddleware<Data> {
+  const manager = new SessionManager<Data>(options);
+  const keyword = manager.options.keyword;
+  const middleware = (req: ExpressRequest, res: ServerResponse, next: (error?: unknown) => void): void => {
+    const handle = manager.open({
+      cookieHeader: () => req.headers.cookie,
+      // Express' req.secure honours the app's 'trust proxy' setting.
+      isSecure: () => req.secure ?? false,
+      headersSent: () => res.headersSent,
+      onActive: () =>
+        onHeaders(res, () => {
+          const cookie = handle.setCookie();
+          if (cookie !== undefined) res.appendHeader('Set-Cookie', cookie);
+        }),
+    });
+    // defineProperty, not assignment: Express 5 has getter-only request properties (query).
+    Object.defineProperty(req, keyword, { value: handle.session, configurable: true, enumerable: true, writable: true });
+    next();
+  };
+  return Object.assign(middleware, {
+    manager,
+    of: (req: IncomingMessage) => (req as unknown as Record<string, Session<Data>>)[keyword] as Session<Data>,
+    close: () => manager.close(),
+  });
+}

@@ -1,0 +1,54 @@
+import type { MiddlewareHandler } from 'hono';
+import { SessionManager } from '../core/manager.js';
+import type { SessionOptions } from '../core/options.js';
+import type { Session, SessionData } from '../core/session.js';
+
+/**
+ * The Hono environment the middleware provides: `c.get(keyword)` is the session. Use it to type
+ * an app that is not built by chaining: `new Hono<SessionEnv<MyData>>()`.
+ */
+export interface SessionEnv<Data extends object = SessionData, Keyword extends string = 'session'> {
+  Variables: { [K in Keyword]: Session<Data> };
+}
+
+/** The Hono middleware returned by {@link session}. */
+export type HonoSessionMiddleware<Data extends object = SessionData, Keyword extends string = 'session'> =
+  MiddlewareHandler<SessionEnv<Data, Keyword>> & {
+    /** The manager behind the middleware (options, store). */
+    readonly manager: SessionManager<Data>;
+    /** Closes the Redis connection the middleware created itself (a client or store you passed stays open). */
+    close(): Promise<void>;
+  };
+
+/**
+ * Session middleware for Hono. Handlers get the session with `c.get('session')` (or the
+ * `keyword` you chose).
+ *
+ * ```ts
+ * const app = new Hono<SessionEnv>();
+ * app.use(session({ redis: client }));
+ * app.get('/', async (c) => c.text(`Hello, ${await c.get('session').get('name')}`));
+ * ```
+ *
+ * @throws {@link SessionError} `INVALID_OPTIONS` when an option is wrong
+ */
+export function session<Data extends object = SessionData, Keyword extends string = 'session'>(
+  options: SessionOptions & { keyword?: Keyword } = {},
+): HonoSessionMiddleware<Data, Keyword> {
+  const manager = new SessionManager<Data>(options);
+  const keyword = manager.options.keyword as Keyword;
+  const middleware: MiddlewareHandler<SessionEnv<Data, Keyword>> = async (c, next) => {
+    let done = false;
+    const handle = manager.open({
+      cookieHeader: () => c.req.header('cookie'),
+      isSecure: () => c.req.url.startsWith('https:'),
+      headersSent: () => done,
+    });
+    c.set(keyword, handle.session);
+    await next();
+    done = true;
+    const cookie = handle.setCookie();
+    if (cookie !== undefined) c.header('Set-Cookie', cookie, { append: true });
+  };
+  return Object.assign(middleware, { manager, close: () => manager.close() });
+}

@@ -1,0 +1,68 @@
+/**
+ * What went wrong, as a stable string applications and tests can match on.
+ *
+ * - `INVALID_OPTIONS`: the middleware or a store was configured wrongly (thrown at start-up).
+ * - `INVALID_ARGUMENT`: a session method was called with a key or value it cannot store.
+ * - `STORE_UNAVAILABLE`: the store could not be reached in time (Redis down, slow, failing over).
+ * - `STORE_ERROR`: the store answered with an error latchkey did not expect (e.g. a key of the wrong type).
+ * - `HEADERS_SENT`: a new session was about to be created after the response headers were sent,
+ *   so its cookie could never reach the browser.
+ */
+export type SessionErrorCode =
+  | 'INVALID_OPTIONS'
+  | 'INVALID_ARGUMENT'
+  | 'STORE_UNAVAILABLE'
+  | 'STORE_ERROR'
+  | 'HEADERS_SENT';
+
+const STATUS: Record<SessionErrorCode, number> = {
+  INVALID_OPTIONS: 500,
+  INVALID_ARGUMENT: 500,
+  STORE_UNAVAILABLE: 503,
+  STORE_ERROR: 500,
+  HEADERS_SENT: 500,
+};
+
+/**
+ * The one error type latchkey throws. `code` says what happened, `status` is the HTTP status a
+ * framework should answer with (503 for `STORE_UNAVAILABLE`), `cause` holds the underlying error.
+ *
+ * `status` and `expose` are read by the default error handlers of Express, Fastify and Koa;
+ * `getResponse()` by Hono's. So without any app code a store outage becomes a plain 503.
+ */
+export class SessionError extends Error {
+  /** What went wrong; see {@link SessionErrorCode}. */
+  readonly code: SessionErrorCode;
+  /** The HTTP status that fits this error: 503 when the store is unavailable, otherwise 500. */
+  readonly status: number;
+  /** Tells frameworks (Koa, http-errors conventions) not to show the message to the client. */
+  readonly expose = false;
+
+  /**
+   * @param code - what went wrong
+   * @param message - a sentence for the developer; it is prefixed with `latchkey: `
+   * @param options - `cause`: the error that led to this one
+   */
+  constructor(code: SessionErrorCode, message: string, options?: { cause?: unknown }) {
+    super(`latchkey: ${message}`, options);
+    this.name = 'SessionError';
+    this.code = code;
+    this.status = STATUS[code];
+  }
+
+  /**
+   * A plain-text response for this error (status 503 or 500, no details), in the shape Hono's
+   * default error handler looks for.
+   */
+  getResponse(): Response {
+    const text = this.status === 503 ? 'Service Unavailable' : 'Internal Server Error';
+    const headers: Record<string, string> = { 'content-type': 'text/plain; charset=UTF-8' };
+    if (this.status === 503) headers['retry-after'] = '1';
+    return new Response(text, { status: this.status, headers });
+  }
+}
+
+/** Whether `value` is a {@link SessionError}, optionally with the given code. */
+export function isSessionError(value: unknown, code?: SessionErrorCode): value is SessionError {
+  return value instanceof SessionError && (code === undefined || value.code === code);
+}

@@ -1,0 +1,268 @@
+import { SessionError } from './errors.js';
+import { isStore, type Store } from '../stores/store.js';
+import { isRedisClient, type RedisClientLike, type RedisConnectionOptions } from '../stores/redis-client.js';
+
+/** The SameSite attribute values latchkey accepts. */
+export type SameSite = 'lax' | 'strict' | 'none';
+
+/**
+ * Options of `session(options)` in every adapter. All are optional; see each for its default.
+ * Options are checked when the middleware is created: a wrong one throws a {@link SessionError}
+ * with code `INVALID_OPTIONS` and a message that says how to fix it.
+ */
+export interface SessionOptions {
+  /**
+   * Where sessions live when no `store` is given: an existing node-redis or ioredis client (the app
+   * shares its connection; latchkey never closes it), a `redis://` URL, or `{ host, port, db,
+   * password }`. For a URL or an object latchkey creates the client itself (with `redis` if it is
+   * installed, else `ioredis`) and closes it on `close()`.
+   * @default 'redis://localhost:6379/0'
+   */
+  redis?: RedisClientLike | string | RedisConnectionOptions;
+  /** A ready-made store (`RedisStore`, `MemoryStore` or your own) instead of `redis`. */
+  store?: Store;
+  /**
+   * Name of the session cookie. A `__Host-` name makes the cookie bound to this exact host.
+   * @default 'session'
+   */
+  cookieName?: string;
+  /**
+   * Idle lifetime in seconds: a session unused this long expires, in the store and in the browser.
+   * Each request that uses the session extends it. `null` makes a browser-session cookie (no
+   * Max-Age) while the store keeps the data for 7 days, as bottle-session did.
+   * @default 1800
+   */
+  cookieLifetime?: number | null;
+  /**
+   * The name under which handlers find the session: `c.get(keyword)` in Hono, `req[keyword]` in
+   * Express.
+   * @default 'session'
+   */
+  keyword?: string;
+  /**
+   * The cookie's Secure attribute. `'auto'` sets it when the request came over HTTPS (for Express,
+   * `req.secure`, which honours the app's `trust proxy` setting).
+   * @default 'auto'
+   */
+  secure?: boolean | 'auto';
+  /**
+   * The cookie's HttpOnly attribute: keeps the id away from page scripts.
+   * @default true
+   */
+  httpOnly?: boolean;
+  /**
+   * The cookie's SameSite attribute. `'none'` requires `secure: true`.
+   * @default 'lax'
+   */
+  sameSite?: SameSite;
+  /**
+   * The cookie's Path attribute.
+   * @default '/'
+   */
+  path?: string;
+  /**
+   * The cookie's Domain attribute; unset means "this host only".
+   * @default undefined
+   */
+  domain?: string;
+  /**
+   * Prefix of the Redis keys latchkey creates from the `redis` option. With `store`, set the
+   * prefix on the store instead.
+   * @default 'session:'
+   */
+  prefix?: string;
+  /**
+   * Seconds between two expiry refreshes of a session that is only read. Reading a session
+   * refreshes its expiry in the same round trip as the load when the last refresh seen by this
+   * process is older than this; other reads send a single command. Writes always refresh. `0`
+   * refreshes on every read.
+   * @default 60
+   */
+  touchInterval?: number;
+}
+
+/** Seconds the store keeps a session whose cookie has no Max-Age (`cookieLifetime: null`). */
+export const BROWSER_SESSION_STORE_LIFETIME = 7 * 24 * 60 * 60;
+
+/** The defaults of {@link SessionOptions}; the only place they are written down. */
+export const DEFAULT_OPTIONS = {
+  redis: 'redis://localhost:6379/0',
+  cookieName: 'session',
+  cookieLifetime: 1800,
+  keyword: 'session',
+  secure: 'auto',
+  httpOnly: true,
+  sameSite: 'lax',
+  path: '/',
+  prefix: 'session:',
+  touchInterval: 60,
+} as const satisfies SessionOptions;
+
+/** {@link SessionOptions} with every default applied and every value checked. */
+export interface ResolvedOptions {
+  /** The store given, or `undefined` when the manager creates a `RedisStore` from `redis`. */
+  readonly store: Store | undefined;
+  readonly redis: RedisClientLike | string | RedisConnectionOptions;
+  readonly cookieName: string;
+  readonly cookieLifetime: number | null;
+  readonly keyword: string;
+  readonly secure: boolean | 'auto';
+  readonly httpOnly: boolean;
+  readonly sameSite: SameSite;
+  readonly path: string;
+  readonly domain: string | undefined;
+  readonly prefix: string;
+  readonly touchInterval: number;
+  /** How long the store keeps an idle session, in milliseconds. */
+  readonly storeLifetimeMs: number;
+}
+
+const KNOWN = new Set<string>([
+  'redis', 'store', 'cookieName', 'cookieLifetime', 'keyword', 'secure', 'httpOnly', 'sameSite',
+  'path', 'domain', 'prefix', 'touchInterval',
+]);
+
+/** bottle-session's option names, so people coming from it get pointed at ours. */
+const SEED_NAMES: Record<string, string> = {
+  cookie_name: 'cookieName',
+  cookie_lifetime: 'cookieLifetime',
+  host: "redis: { host }",
+  port: "redis: { port }",
+  db: "redis: { db }",
+  connection_pool: 'redis (pass your client)',
+};
+
+/** RFC 6265 cookie-name token characters. */
+const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** A cookie Path value: starts with `/`, printable ASCII without `;`. */
+const COOKIE_PATH = /^\/[\x21-\x3a\x3c-\x7e]*$/;
+/** A host name for the Domain attribute, optionally with a leading dot. */
+const COOKIE_DOMAIN = /^\.?[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+
+function invalid(message: string): SessionError {
+  return new SessionError('INVALID_OPTIONS', message);
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (value === null || typeof value !== 'object') return String(value);
+  return Array.isArray(value) ? 'an array' : 'an object';
+}
+
+function isPositiveSeconds(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0;
+}
+
+/**
+ * Applies the defaults to `options` and checks every value, so that a mistake shows up when the
+ * app starts rather than on some request.
+ * @throws {@link SessionError} `INVALID_OPTIONS`, with a message that says how to fix it
+ */
+export function resolveOptions(options: SessionOptions = {}): ResolvedOptions {
+  if (options === null || typeof options !== 'object') {
+    throw invalid(`options must be an object, got ${describe(options)}`);
+  }
+  for (const name of Object.keys(options)) {
+    if (KNOWN.has(name)) continue;
+    const hint = SEED_NAMES[name] ? ` (bottle-session's '${name}' is '${SEED_NAMES[name]}' here)` : '';
+    throw invalid(`unknown option '${name}'${hint}; known options are ${[...KNOWN].join(', ')}`);
+  }
+
+  const cookieName = options.cookieName ?? DEFAULT_OPTIONS.cookieName;
+  if (typeof cookieName !== 'string' || !COOKIE_NAME.test(cookieName)) {
+    throw invalid(
+      `cookieName must be a cookie-name token (letters, digits and !#$%&'*+-.^_\`|~), got ${describe(cookieName)}`,
+    );
+  }
+
+  const cookieLifetime = options.cookieLifetime === undefined ? DEFAULT_OPTIONS.cookieLifetime : options.cookieLifetime;
+  if (cookieLifetime !== null && !isPositiveSeconds(cookieLifetime)) {
+    throw invalid(`cookieLifetime must be a number of seconds above 0, or null for a browser-session cookie; got ${describe(cookieLifetime)}`);
+  }
+
+  const keyword = options.keyword ?? DEFAULT_OPTIONS.keyword;
+  if (typeof keyword !== 'string' || keyword.length === 0) {
+    throw invalid(`keyword must be a non-empty string such as 'session', got ${describe(keyword)}`);
+  }
+
+  const secure = options.secure ?? DEFAULT_OPTIONS.secure;
+  if (secure !== true && secure !== false && secure !== 'auto') {
+    throw invalid(`secure must be true, false or 'auto', got ${describe(secure)}`);
+  }
+
+  const httpOnly = options.httpOnly ?? DEFAULT_OPTIONS.httpOnly;
+  if (typeof httpOnly !== 'boolean') throw invalid(`httpOnly must be true or false, got ${describe(httpOnly)}`);
+
+  const sameSite = options.sameSite ?? DEFAULT_OPTIONS.sameSite;
+  if (sameSite !== 'lax' && sameSite !== 'strict' && sameSite !== 'none') {
+    throw invalid(`sameSite must be 'lax', 'strict' or 'none' (lower case), got ${describe(sameSite)}`);
+  }
+  if (sameSite === 'none' && secure !== true) {
+    throw invalid(`sameSite: 'none' requires secure: true, because browsers drop SameSite=None cookies without Secure`);
+  }
+
+  const path = options.path ?? DEFAULT_OPTIONS.path;
+  if (typeof path !== 'string' || !COOKIE_PATH.test(path)) {
+    throw invalid(`path must start with '/' and hold only printable characters other than ';', got ${describe(path)}`);
+  }
+
+  const domain = options.domain;
+  if (domain !== undefined && (typeof domain !== 'string' || !COOKIE_DOMAIN.test(domain))) {
+    throw invalid(`domain must be a host name such as 'example.com', got ${describe(domain)}`);
+  }
+
+  if (cookieName.startsWith('__Host-') && (secure !== true || path !== '/' || domain !== undefined)) {
+    throw invalid(`a '__Host-' cookie name requires secure: true, path: '/' and no domain`);
+  }
+  if (cookieName.startsWith('__Secure-') && secure !== true) {
+    throw invalid(`a '__Secure-' cookie name requires secure: true`);
+  }
+
+  const touchInterval = options.touchInterval ?? DEFAULT_OPTIONS.touchInterval;
+  if (typeof touchInterval !== 'number' || !Number.isFinite(touchInterval) || touchInterval < 0) {
+    throw invalid(`touchInterval must be a number of seconds, 0 or more, got ${describe(touchInterval)}`);
+  }
+  const storeLifetime = cookieLifetime ?? BROWSER_SESSION_STORE_LIFETIME;
+  if (touchInterval >= storeLifetime) {
+    throw invalid(`touchInterval (${touchInterval}s) must be shorter than the session lifetime (${storeLifetime}s), or sessions that are only read would expire`);
+  }
+
+  const store = options.store;
+  if (store !== undefined) {
+    if (!isStore(store)) {
+      throw invalid(`store must be a RedisStore, a MemoryStore or an object implementing the Store interface, got ${describe(store)}`);
+    }
+    if (options.redis !== undefined) throw invalid(`give either store or redis, not both`);
+    if (options.prefix !== undefined) {
+      throw invalid(`prefix applies only to the store latchkey creates from redis; set it on your store instead (new RedisStore({ client, prefix }))`);
+    }
+  }
+
+  const redis = options.redis ?? DEFAULT_OPTIONS.redis;
+  if (typeof redis !== 'string' && !isRedisClient(redis) && !isConnectionOptions(redis)) {
+    throw invalid(`redis must be a node-redis or ioredis client, a redis:// URL or { host, port, db, password }, got ${describe(redis)}`);
+  }
+
+  const prefix = options.prefix ?? DEFAULT_OPTIONS.prefix;
+  if (typeof prefix !== 'string') throw invalid(`prefix must be a string such as 'session:', got ${describe(prefix)}`);
+
+  return {
+    store,
+    redis,
+    cookieName,
+    cookieLifetime,
+    keyword,
+    secure,
+    httpOnly,
+    sameSite,
+    path,
+    domain,
+    prefix,
+    touchInterval,
+    storeLifetimeMs: storeLifetime * 1000,
+  };
+}
+
+function isConnectionOptions(value: unknown): value is RedisConnectionOptions {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}

@@ -1,0 +1,471 @@
+import { SessionError } from './errors.js';
+import { createSessionId, storageId } from './id.js';
+import { clearedCookie, readSessionCookie, sessionCookie } from './cookie.js';
+import type { ResolvedOptions } from './options.js';
+import type { Store, StoreField } from '../stores/store.js';
+
+/**
+ * The default shape of session data: any string key, any JSON value. Augment it to type
+ * `req.session` in frameworks that have no per-app generics:
+ *
+ * ```ts
+ * declare module 'latchkey' {
+ *   interface SessionData { name: string; visits: number }
+ * }
+ * ```
+ */
+export interface SessionData {
+  [key: string]: unknown;
+}
+
+/** The string keys of `Data`. */
+export type SessionKey<Data> = keyof Data & string;
+
+/** The keys of `Data` that can hold a number, the ones {@link Session.incr} accepts. */
+export type NumericSessionKey<Data> = {
+  [K in SessionKey<Data>]-?: number extends Data[K] ? K : never;
+}[SessionKey<Data>];
+
+/**
+ * The session of one request, the same object in every framework.
+ *
+ * Reads are lazy: the first of `get`, `has`, `size`, `keys`, `values`, `entries`, `all` or `load`
+ * fetches the whole session in one round trip (refreshing its expiry in that same round trip),
+ * and the rest of the request reads from memory. A request that never touches its session sends
+ * nothing to the store and no cookie.
+ *
+ * Writes go straight through: when `set`, `delete` or `incr` resolves, the store holds the change
+ * and the refreshed expiry. Each call is one round trip and changes only the fields it names, so
+ * concurrent requests writing different fields never undo each other.
+ *
+ * Values go through JSON: anything `JSON.stringify` accepts comes back with its JSON type. A
+ * value you got from `get` is a copy: change it, then `set` it again.
+ *
+ * @typeParam Data - the keys and value types the session holds
+ */
+export interface Session<Data extends object = SessionData> {
+  /**
+   * The session's id once it is known to exist: after a read found it in the store, or after a
+   * write created it. `undefined` for a visitor without a session, and before the first read.
+   */
+  readonly id: string | undefined;
+  /**
+   * `true` while the request has no session that existed before it: no cookie, an unknown or
+   * expired id, a session created or destroyed by this request. Settled by the first read.
+   */
+  readonly isNew: boolean;
+  /** Loads the session now, if it was not loaded yet (other reads do this by themselves). */
+  load(): Promise<void>;
+  /** The value stored under `key`, or `undefined` when there is none. */
+  get<K extends SessionKey<Data>>(key: K): Promise<Data[K] | undefined>;
+  /** The value stored under `key`, or `fallback` when there is none. */
+  get<K extends SessionKey<Data>>(key: K, fallback: Exclude<Data[K], undefined>): Promise<Exclude<Data[K], undefined>>;
+  /** Whether a value is stored under `key`. */
+  has(key: SessionKey<Data>): Promise<boolean>;
+  /** How many keys the session holds. */
+  size(): Promise<number>;
+  /** The keys the session holds. */
+  keys(): Promise<Array<SessionKey<Data>>>;
+  /** The values the session holds. */
+  values(): Promise<Array<Data[SessionKey<Data>]>>;
+  /** The `[key, value]` pairs the session holds. */
+  entries(): Promise<Array<[SessionKey<Data>, Data[SessionKey<Data>]]>>;
+  /** The whole session as a plain object (a copy). */
+  all(): Promise<Partial<Data>>;
+  /** Stores `value` under `key`: one round trip; durable when the promise resolves. */
+  set<K extends SessionKey<Data>>(key: K, value: Data[K]): Promise<void>;
+  /** Stores every key of `values` at once: one round trip however many keys. */
+  set(values: Partial<Data>): Promise<void>;
+  /** Removes `key` from the session. */
+  delete(key: SessionKey<Data>): Promise<void>;
+  /**
+   * Adds `by` to the integer under `key` atomically in the store (a missing key counts as 0)
+   * and resolves the new value. Concurrent increments from any number of requests all count.
+   */
+  incr(key: NumericSessionKey<Data>, by?: number): Promise<number>;
+  /**
+   * Deletes the session from the store and expires the cookie. Using the session afterwards in
+   * the same request starts a new, empty one.
+   */
+  destroy(): Promise<void>;
+  /**
+   * Moves the session's data to a new id and deletes the old id at once. Call it when a user
+   * logs in or changes privileges, so an id planted before login (session fixation) is worthless.
+   */
+  regenerate(): Promise<void>;
+}
+
+/** What the core needs to know about the request and response, supplied by an adapter. */
+export interface RequestContext {
+  /** The request's Cookie header. Called at most once, when the session is first used. */
+  cookieHeader(): string | undefined;
+  /** Whether the request came over HTTPS (used when `secure` is `'auto'`). */
+  isSecure(): boolean;
+  /** Whether the response headers have been sent, so no cookie can be set any more. */
+  headersSent(): boolean;
+  /** Called once, when a handler first uses the session. */
+  onActive?(): void;
+}
+
+/** The parts of the manager a session works with. */
+export interface SessionRuntime {
+  readonly options: ResolvedOptions;
+  readonly store: Store;
+  /** Whether a read should refresh the expiry of this stored session now. */
+  shouldRefresh(sid: string, now: number): boolean;
+  /** Notes that the expiry of this stored session was refreshed at `now`. */
+  refreshed(sid: string, now: number): void;
+  /** Forgets a stored session that no longer exists. */
+  forget(sid: string): void;
+}
+
+/** Field names in the store that hold latchkey's metadata; user keys starting with ':' are escaped. */
+const CREATED_AT = ':c';
+const LAST_SEEN = ':s';
+
+function toField(key: string): string {
+  return key.startsWith(':') ? `:${key}` : key;
+}
+
+/** The user's keys and encoded values out of a stored hash, metadata left out. */
+function userData(fields: Map<string, string>): Map<string, string> {
+  const data = new Map<string, string>();
+  for (const [field, value] of fields) {
+    if (!field.startsWith(':')) data.set(field, value);
+    else if (field.startsWith('::')) data.set(field.slice(1), value);
+  }
+  return data;
+}
+
+function decode(json: string): unknown {
+  try {
+    return JSON.parse(json) as unknown;
+  } catch {
+    // Written by something other than latchkey: hand it back as the string it is.
+    return json;
+  }
+}
+
+function checkKey(key: unknown, method: string): asserts key is string {
+  if (typeof key !== 'string') {
+    throw new SessionError('INVALID_ARGUMENT', `${method}() takes a string key, got ${typeof key}`);
+  }
+}
+
+function encode(key: string, value: unknown): string {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(value);
+  } catch (error) {
+    throw new SessionError('INVALID_ARGUMENT', `the value for '${key}' cannot be stored: ${(error as Error).message}`, { cause: error });
+  }
+  if (json === undefined) {
+    throw new SessionError(
+      'INVALID_ARGUMENT',
+      `the value for '${key}' is ${typeof value}, which JSON cannot hold; to remove a key, use delete('${key}')`,
+    );
+  }
+  return json;
+}
+
+type CookieAction = 'none' | 'set' | 'clear';
+
+/**
+ * The {@link Session} of one request. The adapter holds it through {@link SessionHandle}; the
+ * handler sees only the {@link Session} interface.
+ */
+export class RequestSession implements Session<SessionData> {
+  readonly #rt: SessionRuntime;
+  readonly #ctx: RequestContext;
+  #active = false;
+  /** Whether the Cookie header has been read. */
+  #cookieRead = false;
+  /** Whether the browser sent a session cookie at all (so there is one to clear). */
+  #cookiePresent = false;
+  /** A well-formed id from the cookie that has not yet been found in the store. */
+  #candidate: string | undefined;
+  /** The id of the session that is known to exist in the store. */
+  #id: string | undefined;
+  /** Whether that session existed before this request. */
+  #existed = false;
+  /** The user's keys and JSON values, once known (after a read, or after this request created the session). */
+  #data: Map<string, string> | undefined;
+  /** Operations that reach the store run one after another, in call order. */
+  #queue: Promise<unknown> = Promise.resolve();
+  #cookie: CookieAction = 'none';
+
+  constructor(runtime: SessionRuntime, context: RequestContext) {
+    this.#rt = runtime;
+    this.#ctx = context;
+  }
+
+  get id(): string | undefined {
+    return this.#id;
+  }
+
+  get isNew(): boolean {
+    return !this.#existed;
+  }
+
+  /** The Set-Cookie value this request must send, if any. */
+  setCookie(): string | undefined {
+    const secure = this.#rt.options.secure === 'auto' ? this.#ctx.isSecure() : this.#rt.options.secure;
+    if (this.#cookie === 'set' && this.#id !== undefined) return sessionCookie(this.#rt.options, this.#id, secure);
+    if (this.#cookie === 'clear') return clearedCookie(this.#rt.options, secure);
+    return undefined;
+  }
+
+  #activate(): void {
+    if (this.#active) return;
+    this.#active = true;
+    this.#ctx.onActive?.();
+  }
+
+  /** The id store operations should target: the known session, else the cookie's candidate. */
+  #target(): string | undefined {
+    if (!this.#cookieRead) {
+      this.#cookieRead = true;
+      const cookie = readSessionCookie(this.#ctx.cookieHeader(), this.#rt.options.cookieName);
+      this.#cookiePresent = cookie.present;
+      this.#candidate = cookie.id;
+    }
+    return this.#id ?? this.#candidate;
+  }
+
+  #serial<T>(operation: () => Promise<T>): Promise<T> {
+    this.#activate();
+    const run = this.#queue.then(operation, operation);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The store operation found `id` confirmed: the session exists. */
+  #confirmed(id: string): void {
+    if (this.#id !== id) {
+      this.#id = id;
+      this.#existed = true;
+    }
+    this.#candidate = undefined;
+  }
+
+  /** The session `id` is not (or no longer) in the store: from now on this request has none. */
+  #gone(): void {
+    this.#id = undefined;
+    this.#candidate = undefined;
+    this.#existed = false;
+    this.#data = new Map();
+  }
+
+  /** The expiry of the stored session was just extended: the browser's cookie should be, too. */
+  #extended(sid: string, now: number): void {
+    this.#rt.refreshed(sid, now);
+    if (this.#rt.options.cookieLifetime !== null) this.#cookie = 'set';
+  }
+
+  load(): Promise<void> {
+    if (this.#data !== undefined) {
+      this.#activate();
+      return Promise.resolve();
+    }
+    return this.#serial(async () => {
+      if (this.#data !== undefined) return;
+      const id = this.#target();
+      if (id === undefined) {
+        this.#data = new Map();
+        return;
+      }
+      const sid = storageId(id);
+      const now = Date.now();
+      const refresh = this.#rt.shouldRefresh(sid, now)
+        ? { ttlMs: this.#rt.options.storeLifetimeMs, set: [[LAST_SEEN, String(now)]] as const }
+        : undefined;
+      const fields = await this.#rt.store.load(sid, refresh);
+      if (fields === null) {
+        this.#rt.forget(sid);
+        this.#gone();
+        return;
+      }
+      this.#confirmed(id);
+      if (refresh) this.#extended(sid, now);
+      this.#data = userData(fields);
+    });
+  }
+
+  async #loaded(): Promise<Map<string, string>> {
+    await this.load();
+    return this.#data ?? new Map();
+  }
+
+  async get(key: string, fallback?: unknown): Promise<unknown> {
+    checkKey(key, 'get');
+    const json = (await this.#loaded()).get(key);
+    return json === undefined ? fallback : decode(json);
+  }
+
+  async has(key: string): Promise<boolean> {
+    checkKey(key, 'has');
+    return (await this.#loaded()).has(key);
+  }
+
+  async size(): Promise<number> {
+    return (await this.#loaded()).size;
+  }
+
+  async keys(): Promise<string[]> {
+    return [...(await this.#loaded()).keys()];
+  }
+
+  async values(): Promise<unknown[]> {
+    return [...(await this.#loaded()).values()].map(decode);
+  }
+
+  async entries(): Promise<Array<[string, unknown]>> {
+    return [...(await this.#loaded())].map(([key, json]) => [key, decode(json)]);
+  }
+
+  async all(): Promise<SessionData> {
+    // Object.fromEntries defines own properties, so a '__proto__' key stays data.
+    return Object.fromEntries(await this.entries()) as SessionData;
+  }
+
+  set(keyOrValues: string | SessionData, value?: unknown): Promise<void> {
+    let pairs: Array<[string, string]>;
+    try {
+      if (typeof keyOrValues === 'string') {
+        pairs = [[keyOrValues, encode(keyOrValues, value)]];
+      } else if (keyOrValues !== null && typeof keyOrValues === 'object' && !Array.isArray(keyOrValues)) {
+        pairs = Object.entries(keyOrValues).map(([key, item]) => [key, encode(key, item)]);
+      } else {
+        checkKey(keyOrValues, 'set');
+        pairs = [];
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (pairs.length === 0) return Promise.resolve();
+    return this.#serial(() => this.#write(pairs, []));
+  }
+
+  delete(key: string): Promise<void> {
+    try {
+      checkKey(key, 'delete');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#serial(() => this.#write([], [key]));
+  }
+
+  async #write(set: Array<[string, string]>, remove: string[]): Promise<void> {
+    const id = this.#target();
+    if (id !== undefined) {
+      const sid = storageId(id);
+      const now = Date.now();
+      const fields: StoreField[] = set.map(([key, json]) => [toField(key), json]);
+      fields.push([LAST_SEEN, String(now)]);
+      if (await this.#rt.store.update(sid, fields, remove.map(toField), this.#rt.options.storeLifetimeMs)) {
+        this.#confirmed(id);
+        this.#extended(sid, now);
+        for (const [key, json] of set) this.#data?.set(key, json);
+        for (const key of remove) this.#data?.delete(key);
+        return;
+      }
+      // Unknown, expired, or deleted by a concurrent request: never bring that id back.
+      this.#rt.forget(sid);
+      this.#gone();
+    }
+    if (set.length > 0) await this.#create(new Map(set));
+    else this.#data ??= new Map();
+  }
+
+  async incr(key: string, by = 1): Promise<number> {
+    checkKey(key, 'incr');
+    if (!Number.isSafeInteger(by)) {
+      throw new SessionError('INVALID_ARGUMENT', `incr('${key}', by) takes a whole number, got ${String(by)}`);
+    }
+    return this.#serial(async () => {
+      const id = this.#target();
+      if (id !== undefined) {
+        const sid = storageId(id);
+        const now = Date.now();
+        const value = await this.#rt.store.increment(sid, toField(key), by, [[LAST_SEEN, String(now)]], this.#rt.options.storeLifetimeMs);
+        if (value !== null) {
+          this.#confirmed(id);
+          this.#extended(sid, now);
+          this.#data?.set(key, String(value));
+          return value;
+        }
+        this.#rt.forget(sid);
+        this.#gone();
+      }
+      await this.#create(new Map([[key, String(by)]]));
+      return by;
+    });
+  }
+
+  /** Stores `data` (user keys, JSON values) as a new session under a fresh id. */
+  async #create(data: Map<string, string>, createdAt?: string): Promise<void> {
+    if (this.#ctx.headersSent()) {
+      throw new SessionError(
+        'HEADERS_SENT',
+        'cannot start a session after the response headers were sent: the browser would never get its cookie. Write to the session before sending the response.',
+      );
+    }
+    const now = String(Date.now());
+    const fields: StoreField[] = [[CREATED_AT, createdAt ?? now], [LAST_SEEN, now]];
+    for (const [key, json] of data) fields.push([toField(key), json]);
+    // A collision of 256-bit random ids will not happen; the conditional create makes sure of it.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const id = createSessionId();
+      const sid = storageId(id);
+      if (await this.#rt.store.create(sid, fields, this.#rt.options.storeLifetimeMs)) {
+        this.#id = id;
+        this.#candidate = undefined;
+        this.#data = data;
+        this.#cookie = 'set';
+        this.#rt.refreshed(sid, Number(now));
+        return;
+      }
+    }
+    throw new SessionError('STORE_ERROR', 'the store refused three fresh session ids; is it returning false from create()?');
+  }
+
+  destroy(): Promise<void> {
+    return this.#serial(async () => {
+      const id = this.#target();
+      if (id !== undefined) {
+        const sid = storageId(id);
+        await this.#rt.store.destroy(sid);
+        this.#rt.forget(sid);
+      }
+      this.#gone();
+      this.#cookie = this.#cookiePresent ? 'clear' : 'none';
+    });
+  }
+
+  regenerate(): Promise<void> {
+    return this.#serial(async () => {
+      const id = this.#target();
+      if (id === undefined) return;
+      if (this.#ctx.headersSent()) {
+        throw new SessionError('HEADERS_SENT', 'cannot regenerate the session after the response headers were sent: the browser would keep the old id.');
+      }
+      const sid = storageId(id);
+      const fields = await this.#rt.store.take(sid);
+      this.#rt.forget(sid);
+      const existed = this.#existed || fields !== null;
+      this.#gone();
+      this.#cookie = this.#cookiePresent ? 'clear' : 'none';
+      if (fields === null) return;
+      await this.#create(userData(fields), fields.get(CREATED_AT));
+      this.#existed = existed;
+    });
+  }
+}
+
+/** What an adapter holds for one request: the session to hand to the app, and what to send back. */
+export interface SessionHandle<Data extends object = SessionData> {
+  /** The session, for the handler. */
+  readonly session: Session<Data>;
+  /** The Set-Cookie header value the response must carry, if any; call it just before headers go out. */
+  setCookie(): string | undefined;
+}

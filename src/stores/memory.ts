@@ -1,0 +1,164 @@
+import { SessionError } from '../core/errors.js';
+import type { Store, StoreField, StoreRefresh } from './store.js';
+
+/** Options of {@link MemoryStore}. */
+export interface MemoryStoreOptions {
+  /**
+   * Most sessions kept at once; creating one more evicts the least recently used.
+   * @default 10000
+   */
+  maxSessions?: number;
+}
+
+/** The defaults of {@link MemoryStoreOptions}. */
+export const DEFAULT_MEMORY_STORE_OPTIONS = { maxSessions: 10_000 } as const;
+
+interface Entry {
+  readonly fields: Map<string, string>;
+  expiresAt: number;
+}
+
+/** An integer as Redis' HINCRBY accepts it: no sign but '-', no leading zeros, no spaces. */
+const INTEGER = /^(?:0|-?[1-9]\d*)$/;
+
+/** Expired sessions removed, at most, by one operation; keeps every call short. */
+const SWEEP_LIMIT = 16;
+
+/**
+ * Sessions in this process's memory, with the same semantics as {@link RedisStore}: expiry,
+ * atomic increments, conditional updates. Bounded in size (least recently used sessions go
+ * first), and it never starts a timer, so it never keeps a process alive. Data is lost when the
+ * process ends and is not shared between processes: for development, tests and single-process
+ * apps that can afford to log everyone out on restart.
+ */
+export class MemoryStore implements Store {
+  readonly #sessions = new Map<string, Entry>();
+  readonly #max: number;
+
+  /**
+   * @throws {@link SessionError} `INVALID_OPTIONS` when `maxSessions` is not a positive integer
+   */
+  constructor(options: MemoryStoreOptions = {}) {
+    const max = options.maxSessions ?? DEFAULT_MEMORY_STORE_OPTIONS.maxSessions;
+    if (!Number.isSafeInteger(max) || max < 1) {
+      throw new SessionError('INVALID_OPTIONS', `maxSessions must be a whole number above 0, got ${String(max)}`);
+    }
+    this.#max = max;
+  }
+
+  /** How many sessions the store holds now, expired ones not counted. */
+  get size(): number {
+    this.#sweep(Infinity);
+    return this.#sessions.size;
+  }
+
+  /**
+   * The fields and remaining time to live (ms) of a stored session, for tests and debugging;
+   * `undefined` when there is no such session.
+   */
+  inspect(id: string): { fields: Map<string, string>; ttlMs: number } | undefined {
+    const entry = this.#live(id, false);
+    return entry && { fields: new Map(entry.fields), ttlMs: entry.expiresAt - Date.now() };
+  }
+
+  /** The ids of all stored sessions, for tests and debugging. */
+  ids(): string[] {
+    this.#sweep(Infinity);
+    return [...this.#sessions.keys()];
+  }
+
+  /** The entry for `id` if it has not expired; `touch` marks it as recently used. */
+  #live(id: string, touch: boolean): Entry | undefined {
+    const entry = this.#sessions.get(id);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt <= Date.now()) {
+      this.#sessions.delete(id);
+      return undefined;
+    }
+    if (touch) {
+      this.#sessions.delete(id);
+      this.#sessions.set(id, entry);
+    }
+    return entry;
+  }
+
+  /** Drops expired sessions from the least recently used end, up to `limit`. */
+  #sweep(limit: number): void {
+    const now = Date.now();
+    let checked = 0;
+    for (const [id, entry] of this.#sessions) {
+      if (checked++ >= limit) break;
+      if (entry.expiresAt <= now) this.#sessions.delete(id);
+    }
+  }
+
+  /** {@inheritDoc Store.load} */
+  async load(id: string, refresh?: StoreRefresh): Promise<Map<string, string> | null> {
+    const entry = this.#live(id, true);
+    if (entry === undefined) return null;
+    const fields = new Map(entry.fields);
+    if (refresh) {
+      entry.expiresAt = Date.now() + refresh.ttlMs;
+      for (const [field, value] of refresh.set) entry.fields.set(field, value);
+    }
+    return fields;
+  }
+
+  /** {@inheritDoc Store.create} */
+  async create(id: string, fields: readonly StoreField[], ttlMs: number): Promise<boolean> {
+    if (this.#live(id, false)) return false;
+    this.#sweep(SWEEP_LIMIT);
+    while (this.#sessions.size >= this.#max) {
+      const oldest = this.#sessions.keys().next().value as string;
+      this.#sessions.delete(oldest);
+    }
+    this.#sessions.set(id, { fields: new Map(fields), expiresAt: Date.now() + ttlMs });
+    return true;
+  }
+
+  /** {@inheritDoc Store.update} */
+  async update(id: string, set: readonly StoreField[], remove: readonly string[], ttlMs: number): Promise<boolean> {
+    const entry = this.#live(id, true);
+    if (entry === undefined) return false;
+    entry.expiresAt = Date.now() + ttlMs;
+    for (const [field, value] of set) entry.fields.set(field, value);
+    for (const field of remove) entry.fields.delete(field);
+    return true;
+  }
+
+  /** {@inheritDoc Store.increment} */
+  async increment(id: string, field: string, by: number, set: readonly StoreField[], ttlMs: number): Promise<number | null> {
+    const entry = this.#live(id, true);
+    if (entry === undefined) return null;
+    const current = entry.fields.get(field) ?? '0';
+    if (!INTEGER.test(current)) {
+      throw new SessionError('INVALID_ARGUMENT', `cannot increment '${field}': hash value is not an integer`);
+    }
+    const next = Number(current) + by;
+    if (!Number.isSafeInteger(next)) {
+      throw new SessionError('INVALID_ARGUMENT', `cannot increment '${field}': increment would overflow`);
+    }
+    entry.expiresAt = Date.now() + ttlMs;
+    entry.fields.set(field, String(next));
+    for (const [name, value] of set) entry.fields.set(name, value);
+    return next;
+  }
+
+  /** {@inheritDoc Store.take} */
+  async take(id: string): Promise<Map<string, string> | null> {
+    const entry = this.#live(id, false);
+    if (entry === undefined) return null;
+    this.#sessions.delete(id);
+    return entry.fields;
+  }
+
+  /** {@inheritDoc Store.destroy} */
+  async destroy(id: string): Promise<void> {
+    this.#sessions.delete(id);
+  }
+
+  /** Drops every session. */
+  async close(): Promise<void> {
+    this.#sessions.clear();
+  }
+}

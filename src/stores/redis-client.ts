@@ -1,0 +1,287 @@
+import { createRequire } from 'node:module';
+import { SessionError } from '../core/errors.js';
+
+/** What latchkey needs of a node-redis (v5+) client made by `createClient()`. */
+export interface NodeRedisClientLike {
+  sendCommand(args: readonly string[], options?: { timeout?: number }): Promise<unknown>;
+  readonly isReady: boolean;
+}
+
+/** What latchkey needs of a node-redis (v5+) cluster client made by `createCluster()`. */
+export interface NodeRedisClusterLike {
+  sendCommand(
+    firstKey: string | undefined,
+    isReadonly: boolean | undefined,
+    args: readonly string[],
+    options?: { timeout?: number },
+  ): Promise<unknown>;
+  getSlotMaster(slot: number): unknown;
+}
+
+/** What latchkey needs of a node-redis (v5+) Sentinel client made by `createSentinel()`. */
+export interface NodeRedisSentinelLike {
+  sendCommand(isReadonly: boolean | undefined, args: readonly string[], options?: { timeout?: number }): Promise<unknown>;
+  use(fn: (client: never) => Promise<unknown>): Promise<unknown>;
+}
+
+/** What latchkey needs of an ioredis (v5+) client: `new Redis(...)` or `new Cluster(...)`. */
+export interface IoRedisLike {
+  call(command: string, ...args: string[]): Promise<unknown>;
+  readonly status: string;
+}
+
+/** Any Redis client latchkey can use: node-redis (client, cluster, Sentinel) or ioredis. */
+export type RedisClientLike = NodeRedisClientLike | NodeRedisClusterLike | NodeRedisSentinelLike | IoRedisLike;
+
+/** Where a Redis server is, for a client latchkey creates itself. */
+export interface RedisConnectionOptions {
+  /** @default 'localhost' */
+  host?: string;
+  /** @default 6379 */
+  port?: number;
+  /** Database number. @default 0 */
+  db?: number;
+  /** ACL user name; unset for the default user. */
+  username?: string;
+  /** Password (AUTH); unset when the server needs none. */
+  password?: string;
+}
+
+/**
+ * One Redis command sender for every client: `key` is the key the command works on, so cluster
+ * clients can route it; `args` is the whole raw command.
+ */
+export type SendCommand = (key: string, args: readonly string[]) => Promise<unknown>;
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && (typeof value === 'object' || typeof value === 'function');
+}
+
+/** Whether `value` looks like a node-redis or ioredis client. */
+export function isRedisClient(value: unknown): value is RedisClientLike {
+  return isObject(value) && (typeof value.call === 'function' || typeof value.sendCommand === 'function');
+}
+
+/**
+ * Turns any supported client into one raw-command function, so node-redis and ioredis behave
+ * the same: same arguments, same replies (RESP2 shapes), routing by key on clusters.
+ */
+export function toSendCommand(client: RedisClientLike): SendCommand {
+  if ('call' in client && typeof client.call === 'function') {
+    const io = client;
+    return (_key, [command, ...rest]) => io.call(command as string, ...rest);
+  }
+  if ('getSlotMaster' in client) {
+    const cluster = client;
+    return (key, args) => cluster.sendCommand(key, false, args);
+  }
+  if ('use' in client) {
+    const sentinel = client;
+    return (_key, args) => sentinel.sendCommand(false, args);
+  }
+  const single = client as NodeRedisClientLike;
+  return (_key, args) => single.sendCommand(args);
+}
+
+const REPLY_ERROR_CLASSES = new Set(['ErrorReply', 'SimpleError', 'BlobError', 'ReplyError']);
+
+/**
+ * The error code Redis put in front of an error reply (`ERR`, `NOSCRIPT`, `WRONGTYPE`...), or
+ * `undefined` when `error` is not a reply from the server (a connection or timeout error).
+ */
+export function replyErrorCode(error: unknown): string | undefined {
+  if (!(error instanceof Error) || !REPLY_ERROR_CLASSES.has(error.constructor.name)) return undefined;
+  return /^([A-Z][A-Z_]*)\b/.exec(error.message)?.[1];
+}
+
+/** Error replies that mean "not now" rather than "wrong": the server is loading, failing over, full or busy. */
+const TRANSIENT_REPLIES = new Set(['LOADING', 'READONLY', 'MASTERDOWN', 'CLUSTERDOWN', 'TRYAGAIN', 'OOM', 'BUSY', 'NOREPLICAS']);
+
+/** Wraps anything a Redis command rejected with into a {@link SessionError}. */
+export function toSessionError(error: unknown, what: string): SessionError {
+  if (error instanceof SessionError) return error;
+  const code = replyErrorCode(error);
+  if (code === undefined || TRANSIENT_REPLIES.has(code)) {
+    const reason = error instanceof Error ? error.message : String(error);
+    return new SessionError('STORE_UNAVAILABLE', `Redis is unavailable (${what}: ${reason})`, { cause: error });
+  }
+  return new SessionError('STORE_ERROR', `Redis answered ${what} with an error: ${(error as Error).message}`, { cause: error });
+}
+
+/** Rejects with a `STORE_UNAVAILABLE` {@link SessionError} when `promise` takes longer than `ms`. */
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(new SessionError('STORE_UNAVAILABLE', `Redis did not answer ${what} within ${ms} ms`));
+    }, ms);
+    timer.unref();
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** The Redis client library latchkey uses when it creates a client itself. */
+export type RedisLibrary = 'redis' | 'ioredis';
+
+/** A client latchkey created (and so must close), with a promise of its first connection. */
+export interface OwnedClient {
+  readonly send: SendCommand;
+  /** Settles when the first connection attempt has succeeded; rejects if it failed. */
+  readonly ready: Promise<void>;
+  close(): Promise<void>;
+}
+
+const require = createRequire(import.meta.url);
+
+function installed(name: string): boolean {
+  try {
+    require.resolve(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Which library to create a client with: `redis` (node-redis) when installed, else `ioredis`.
+ * @throws {@link SessionError} `INVALID_OPTIONS` when neither is installed
+ */
+export function pickRedisLibrary(): RedisLibrary {
+  if (installed('redis')) return 'redis';
+  if (installed('ioredis')) return 'ioredis';
+  throw new SessionError(
+    'INVALID_OPTIONS',
+    "to connect to Redis from a URL, install a client ('npm install redis' or 'npm install ioredis'), or pass store: new MemoryStore()",
+  );
+}
+
+function checkPort(value: unknown, name: string): void {
+  if (value !== undefined && (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 65535)) {
+    throw new SessionError('INVALID_OPTIONS', `redis.${name} must be an integer from 0 to 65535, got ${String(value)}`);
+  }
+}
+
+/**
+ * The `redis://` URL for a URL string or {@link RedisConnectionOptions}.
+ * @throws {@link SessionError} `INVALID_OPTIONS` when the URL or an option is not usable
+ */
+export function toRedisUrl(spec: string | RedisConnectionOptions): string {
+  if (typeof spec === 'string') {
+    let url: URL;
+    try {
+      url = new URL(spec);
+    } catch {
+      throw new SessionError('INVALID_OPTIONS', `redis must be a URL such as 'redis://localhost:6379/0', got ${JSON.stringify(spec)}`);
+    }
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+      throw new SessionError('INVALID_OPTIONS', `redis URL must start with redis:// or rediss://, got ${JSON.stringify(spec)}`);
+    }
+    return spec;
+  }
+  const { host = 'localhost', port = 6379, db = 0, username, password } = spec;
+  const unknown = Object.keys(spec).filter((key) => !['host', 'port', 'db', 'username', 'password'].includes(key));
+  if (unknown.length > 0) {
+    throw new SessionError('INVALID_OPTIONS', `redis options take host, port, db, username and password; unknown: ${unknown.join(', ')}`);
+  }
+  if (typeof host !== 'string' || host.length === 0) throw new SessionError('INVALID_OPTIONS', 'redis.host must be a host name such as localhost');
+  checkPort(port, 'port');
+  checkPort(db, 'db');
+  for (const [name, value] of [['username', username], ['password', password]] as const) {
+    if (value !== undefined && typeof value !== 'string') throw new SessionError('INVALID_OPTIONS', `redis.${name} must be a string`);
+  }
+  const url = new URL('redis://');
+  url.hostname = host;
+  url.port = String(port);
+  url.pathname = `/${db}`;
+  if (username !== undefined) url.username = encodeURIComponent(username);
+  if (password !== undefined) url.password = encodeURIComponent(password);
+  return url.toString();
+}
+
+/** Waits at most this long between reconnection attempts, so service resumes soon after Redis does. */
+const MAX_RECONNECT_DELAY_MS = 500;
+
+interface NodeRedisModule {
+  createClient(options: object): NodeRedisClientLike & {
+    on(event: 'error', listener: (error: unknown) => void): unknown;
+    connect(): Promise<unknown>;
+    close(): Promise<void>;
+    destroy(): void;
+    readonly isOpen: boolean;
+  };
+}
+
+interface IoRedisModule {
+  Redis: new (url: string, options: object) => IoRedisLike & {
+    on(event: 'error', listener: (error: unknown) => void): unknown;
+    connect(): Promise<void>;
+    quit(): Promise<unknown>;
+    disconnect(): void;
+  };
+}
+
+/**
+ * Creates a client for `url` with `library`, tuned for a session store: commands fail at once
+ * while the connection is down (no offline queue that would run stale writes later), and the
+ * client keeps reconnecting in the background. Connection errors are not emitted as unhandled
+ * `error` events; they reach callers as rejected commands.
+ */
+export function createOwnedClient(url: string, library: RedisLibrary, connectTimeoutMs: number): OwnedClient {
+  if (library === 'redis') {
+    const loaded = (import('redis') as Promise<unknown> as Promise<NodeRedisModule>).then((mod) => {
+      const client = mod.createClient({
+        url,
+        disableOfflineQueue: true,
+        socket: {
+          connectTimeout: connectTimeoutMs,
+          reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, MAX_RECONNECT_DELAY_MS),
+        },
+      });
+      client.on('error', () => {});
+      return client;
+    });
+    const ready = loaded.then(async (client) => {
+      await client.connect();
+    });
+    ready.catch(() => {});
+    return {
+      send: async (_key, args) => (await loaded).sendCommand(args),
+      ready,
+      close: async () => {
+        const client = await loaded;
+        if (client.isOpen) await client.close();
+        else client.destroy();
+      },
+    };
+  }
+  const loaded = (import('ioredis') as Promise<unknown> as Promise<IoRedisModule>).then((mod) => {
+    const client = new mod.Redis(url, {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      connectTimeout: connectTimeoutMs,
+      retryStrategy: (times: number) => Math.min(50 * 2 ** times, MAX_RECONNECT_DELAY_MS),
+    });
+    client.on('error', () => {});
+    return client;
+  });
+  const ready = loaded.then((client) => client.connect());
+  ready.catch(() => {});
+  return {
+    send: async (_key, [command, ...rest]) => (await loaded).call(command as string, ...rest),
+    ready,
+    close: async () => {
+      const client = await loaded;
+      if (client.status === 'ready') await client.quit();
+      else client.disconnect();
+    },
+  };
+}

@@ -1,0 +1,66 @@
+/** A field name and its stored string value. */
+export type StoreField = readonly [field: string, value: string];
+
+/**
+ * The expiry refresh a store applies while loading a session, in the same round trip.
+ */
+export interface StoreRefresh {
+  /** New time to live of the session, in milliseconds. */
+  readonly ttlMs: number;
+  /** Fields to set at the same time (latchkey's last-seen time). */
+  readonly set: readonly StoreField[];
+}
+
+/**
+ * Where sessions live. A session is a hash: field names to strings. latchkey encodes values and
+ * field names before they reach a store, and keeps its metadata in fields whose names start with
+ * `:`; a store only keeps strings, applies expiry and performs each operation atomically.
+ *
+ * Every method is one round trip to the backing service. Methods that change an existing session
+ * are conditional: they never create a session that does not exist (so a session deleted by one
+ * request cannot be brought back by another that was already under way).
+ *
+ * Failures to reach the backing service must reject with a `SessionError` with code
+ * `STORE_UNAVAILABLE`.
+ *
+ * `id` is the storage id: latchkey passes a hash of the cookie's id, never the id itself.
+ */
+export interface Store {
+  /**
+   * The session's fields, or `null` when it does not exist (or has expired). With `refresh`, an
+   * existing session's expiry is reset and the given fields are set, atomically with the read.
+   */
+  load(id: string, refresh?: StoreRefresh): Promise<Map<string, string> | null>;
+  /**
+   * Creates a session with these fields and time to live. Resolves `false`, changing nothing, if a
+   * session with this id exists already.
+   */
+  create(id: string, fields: readonly StoreField[], ttlMs: number): Promise<boolean>;
+  /**
+   * Sets and deletes fields of an existing session and resets its time to live. Resolves `false`,
+   * changing nothing, when the session does not exist.
+   */
+  update(id: string, set: readonly StoreField[], remove: readonly string[], ttlMs: number): Promise<boolean>;
+  /**
+   * Adds `by` to the integer in `field` (a missing field counts as 0), sets `set`, resets the time
+   * to live, and resolves the new value; `null`, changing nothing, when the session does not exist.
+   * Rejects with a `SessionError` with code `INVALID_ARGUMENT` when the field does not hold an
+   * integer.
+   */
+  increment(id: string, field: string, by: number, set: readonly StoreField[], ttlMs: number): Promise<number | null>;
+  /** Reads and deletes a session in one atomic step: its fields, or `null` if it did not exist. */
+  take(id: string): Promise<Map<string, string> | null>;
+  /** Deletes a session; deleting one that does not exist is not an error. */
+  destroy(id: string): Promise<void>;
+  /** Releases what the store created itself (never a client that was handed to it). */
+  close(): Promise<void>;
+}
+
+const STORE_METHODS = ['load', 'create', 'update', 'increment', 'take', 'destroy', 'close'] as const;
+
+/** Whether `value` has every method of {@link Store}. */
+export function isStore(value: unknown): value is Store {
+  if (value === null || typeof value !== 'object') return false;
+  const record = value as Record<string, unknown>;
+  return STORE_METHODS.every((name) => typeof record[name] === 'function');
+}
