@@ -23,7 +23,21 @@ export function readSessionCookie(header: string | undefined, name: string): Inb
   if (!header) return NO_COOKIE;
   const value = parse(header, { decode: AS_IS })[name];
   if (value === undefined) return NO_COOKIE;
-  return { present: true, id: isSessionId(value) ? value : undefined };
+  return { present: true, id: isSessionId(value) && !isRepeated(header, name) ? value : undefined };
+}
+
+/**
+ * Whether the header holds the cookie `name` more than once. Which one a server picks differs
+ * between parsers, so an attacker who can plant a second cookie (from a sibling subdomain, say)
+ * could choose the session; with two, latchkey takes neither.
+ */
+function isRepeated(header: string, name: string): boolean {
+  let seen = 0;
+  for (const pair of header.split(';')) {
+    const eq = pair.indexOf('=');
+    if (eq >= 0 && pair.slice(0, eq).trim() === name && ++seen > 1) return true;
+  }
+  return false;
 }
 
 function attributes(options: ResolvedOptions, secure: boolean): SerializeOptions {

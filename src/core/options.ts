@@ -76,7 +76,7 @@ export interface SessionOptions {
    * refreshes its expiry in the same round trip as the load when the last refresh seen by this
    * process is older than this; other reads send a single command. Writes always refresh. `0`
    * refreshes on every read.
-   * @default 60
+   * @default 60, or a tenth of the session lifetime when that is shorter
    */
   touchInterval?: number;
 }
@@ -218,11 +218,12 @@ export function resolveOptions(options: SessionOptions = {}): ResolvedOptions {
     throw invalid(`a '__Secure-' cookie name requires secure: true`);
   }
 
-  const touchInterval = options.touchInterval ?? DEFAULT_OPTIONS.touchInterval;
+  const storeLifetime = cookieLifetime ?? BROWSER_SESSION_STORE_LIFETIME;
+  // The default shrinks with short lifetimes, so a session that is only read never lapses.
+  const touchInterval = options.touchInterval ?? Math.min(DEFAULT_OPTIONS.touchInterval, storeLifetime / 10);
   if (typeof touchInterval !== 'number' || !Number.isFinite(touchInterval) || touchInterval < 0) {
     throw invalid(`touchInterval must be a number of seconds, 0 or more, got ${describe(touchInterval)}`);
   }
-  const storeLifetime = cookieLifetime ?? BROWSER_SESSION_STORE_LIFETIME;
   if (touchInterval >= storeLifetime) {
     throw invalid(`touchInterval (${touchInterval}s) must be shorter than the session lifetime (${storeLifetime}s), or sessions that are only read would expire`);
   }

@@ -3,7 +3,7 @@ import { SessionError } from '../core/errors.js';
 
 /** What latchkey needs of a node-redis (v5+) client made by `createClient()`. */
 export interface NodeRedisClientLike {
-  sendCommand(args: readonly string[], options?: { timeout?: number }): Promise<unknown>;
+  sendCommand(args: readonly string[], options?: NodeRedisCommandOptions): Promise<unknown>;
   readonly isReady: boolean;
 }
 
@@ -13,14 +13,14 @@ export interface NodeRedisClusterLike {
     firstKey: string | undefined,
     isReadonly: boolean | undefined,
     args: readonly string[],
-    options?: { timeout?: number },
+    options?: NodeRedisCommandOptions,
   ): Promise<unknown>;
   getSlotMaster(slot: number): unknown;
 }
 
 /** What latchkey needs of a node-redis (v5+) Sentinel client made by `createSentinel()`. */
 export interface NodeRedisSentinelLike {
-  sendCommand(isReadonly: boolean | undefined, args: readonly string[], options?: { timeout?: number }): Promise<unknown>;
+  sendCommand(isReadonly: boolean | undefined, args: readonly string[], options?: NodeRedisCommandOptions): Promise<unknown>;
   use(fn: (client: never) => Promise<unknown>): Promise<unknown>;
 }
 
@@ -73,14 +73,26 @@ export function toSendCommand(client: RedisClientLike): SendCommand {
   }
   if ('getSlotMaster' in client) {
     const cluster = client;
-    return (key, args) => cluster.sendCommand(key, false, args);
+    return (key, args) => cluster.sendCommand(key, false, args, NODE_REDIS_OPTIONS);
   }
   if ('use' in client) {
     const sentinel = client;
-    return (_key, args) => sentinel.sendCommand(false, args);
+    return (_key, args) => sentinel.sendCommand(false, args, NODE_REDIS_OPTIONS);
   }
   const single = client as NodeRedisClientLike;
-  return (_key, args) => single.sendCommand(args);
+  return (_key, args) => single.sendCommand(args, NODE_REDIS_OPTIONS);
+}
+
+/**
+ * node-redis speaks RESP3, where HGETALL answers a map that it turns into a plain object by
+ * default, and a field named `__proto__` would become that object's prototype. Asking for maps
+ * as `Map` (RESP3 type '%', code 37) keeps every field name as data.
+ */
+const NODE_REDIS_OPTIONS: NodeRedisCommandOptions = { typeMapping: { 37: Map } };
+
+/** The per-command options of node-redis latchkey uses. */
+export interface NodeRedisCommandOptions {
+  typeMapping?: Record<number, unknown>;
 }
 
 const REPLY_ERROR_CLASSES = new Set(['ErrorReply', 'SimpleError', 'BlobError', 'ReplyError']);
@@ -253,7 +265,7 @@ export function createOwnedClient(url: string, library: RedisLibrary, connectTim
     });
     ready.catch(() => {});
     return {
-      send: async (_key, args) => (await loaded).sendCommand(args),
+      send: async (_key, args) => (await loaded).sendCommand(args, NODE_REDIS_OPTIONS),
       ready,
       close: async () => {
         const client = await loaded;

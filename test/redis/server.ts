@@ -177,7 +177,7 @@ export async function startRedis(): Promise<RedisServer> {
       const counts = new Map<string, number>();
       for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
         const name = match[1] as string;
-        if (name === 'info' || name === 'config') continue;
+        if (/^(info|config)(\||$)/.test(name)) continue;
         counts.set(name, Number(match[2]));
       }
       return counts;

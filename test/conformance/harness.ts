@@ -1,0 +1,255 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { Hono } from 'hono';
+import { serve } from '@hono/node-server';
+import express5 from 'express';
+import express4 from 'express4';
+import { createClient } from 'redis';
+import { Redis } from 'ioredis';
+import { MemoryStore, RedisStore, type Session, type SessionOptions, type Store } from '../../src/index.js';
+import { storageId as storageIdOf } from '../../src/core/id.js';
+import { session as honoSession } from '../../src/adapters/hono.js';
+import { session as expressSession } from '../../src/adapters/express.js';
+import { startRedis, type RedisServer } from '../redis/server.js';
+
+/** What a test route gets: the session and the query string. */
+export type Route = (session: Session, query: URLSearchParams) => Promise<unknown>;
+
+/** A running app with the session middleware and the test's routes at `/<name>`. */
+export interface App {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** One framework, wired the way its users wire it. */
+export interface AdapterHarness {
+  readonly name: string;
+  start(options: SessionOptions, routes: Record<string, Route>): Promise<App>;
+}
+
+/** Runs `route` and turns what it returns into status and body. */
+function reply(result: unknown): { status: number; body: string; type: string } {
+  if (typeof result === 'string') return { status: 200, body: result, type: 'text/plain; charset=utf-8' };
+  return { status: 200, body: JSON.stringify(result ?? null), type: 'application/json' };
+}
+
+async function listen(server: Server): Promise<App> {
+  if (!server.listening) await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+const hono: AdapterHarness = {
+  name: 'hono',
+  async start(options, routes) {
+    const keyword = options.keyword ?? 'session';
+    const middleware = honoSession(options);
+    const app = new Hono();
+    app.use(middleware);
+    app.all('/:route', async (c) => {
+      const route = routes[c.req.param('route')];
+      if (!route) return c.text('no such route', 404);
+      const session = (c as unknown as { get(key: string): Session }).get(keyword);
+      const { status, body, type } = reply(await route(session, new URL(c.req.url).searchParams));
+      return c.body(body, status as 200, { 'content-type': type });
+    });
+    const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server;
+    const running = await listen(server);
+    return { url: running.url, close: async () => (await running.close(), await middleware.close()) };
+  },
+};
+
+function expressHarness(name: string, createApp: typeof express5, catchErrors: boolean): AdapterHarness {
+  return {
+    name,
+    async start(options, routes) {
+      const keyword = options.keyword ?? 'session';
+      const middleware = expressSession(options);
+      const app = createApp();
+      app.use(middleware);
+      app.all('/:route', async (req, res, next) => {
+        const route = routes[req.params.route as string];
+        if (!route) return void res.status(404).send('no such route');
+        const run = async (): Promise<void> => {
+          const session = (req as unknown as Record<string, Session>)[keyword] as Session;
+          const { status, body, type } = reply(await route(session, new URL(req.url, 'http://x').searchParams));
+          res.status(status).type(type).send(body);
+        };
+        // Express 5 sends a rejected handler promise to the error handler; Express 4 needs next().
+        if (catchErrors) await run().catch(next);
+        else await run();
+      });
+      const server = app.listen(0, '127.0.0.1');
+      const running = await listen(server);
+      return { url: running.url, close: async () => (await running.close(), await middleware.close()) };
+    },
+  };
+}
+
+/** Every adapter the conformance suite runs against. */
+export const ADAPTERS: readonly AdapterHarness[] = [
+  hono,
+  expressHarness('express5', express5, false),
+  expressHarness('express4', express4 as unknown as typeof express5, true),
+];
+
+/** Looks into the store a test runs against, the way a user would with redis-cli. */
+export interface StoreUnderTest {
+  readonly name: string;
+  /** Session options that make the middleware use this store. */
+  readonly options: SessionOptions;
+  /** The store instance the middleware uses (wrapped to count operations). */
+  readonly store: CountingStore;
+  /** The stored hash of the session with this cookie id, or `null`. */
+  hash(id: string): Promise<Map<string, string> | null>;
+  /** Remaining time to live of that session in ms (-2 when missing). */
+  ttlMs(id: string): Promise<number>;
+  /** Sets the time to live of that session (to see a refresh). */
+  setTtlMs(id: string, ms: number): Promise<void>;
+  /** Every session key in the store, prefix included. */
+  keys(): Promise<string[]>;
+  /** The Redis server behind the store, when there is one. */
+  readonly redis: RedisServer | undefined;
+  /** Empties the store and resets counters. */
+  reset(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A store wrapper that counts operations: each operation is one round trip to the backend. */
+export class CountingStore implements Store {
+  calls = 0;
+  readonly inner: Store;
+  constructor(inner: Store) {
+    this.inner = inner;
+  }
+  load: Store['load'] = (...args) => (this.calls++, this.inner.load(...args));
+  create: Store['create'] = (...args) => (this.calls++, this.inner.create(...args));
+  update: Store['update'] = (...args) => (this.calls++, this.inner.update(...args));
+  increment: Store['increment'] = (...args) => (this.calls++, this.inner.increment(...args));
+  take: Store['take'] = (...args) => (this.calls++, this.inner.take(...args));
+  destroy: Store['destroy'] = (...args) => (this.calls++, this.inner.destroy(...args));
+  close: Store['close'] = () => this.inner.close();
+}
+
+const PREFIX = 'session:';
+
+async function redisBacked(name: string, connect: (url: string) => Promise<{ client: unknown; close(): Promise<void> }>): Promise<StoreUnderTest> {
+  const redis = await startRedis();
+  const { client, close } = await connect(redis.url);
+  const store = new CountingStore(new RedisStore({ redis: client as never, commandTimeout: 1000 }));
+  const key = (id: string): string => PREFIX + storageIdOf(id);
+  return {
+    name,
+    options: { store },
+    store,
+    redis,
+    async hash(id) {
+      const flat = (await redis.command('HGETALL', key(id))) as string[];
+      if (flat.length === 0) return null;
+      const map = new Map<string, string>();
+      for (let i = 0; i < flat.length; i += 2) map.set(flat[i] as string, flat[i + 1] as string);
+      return map;
+    },
+    ttlMs: async (id) => Number(await redis.command('PTTL', key(id))),
+    setTtlMs: async (id, ms) => void (await redis.command('PEXPIRE', key(id), String(ms))),
+    keys: async () => ((await redis.command('KEYS', '*')) as string[]).sort(),
+    async reset() {
+      await redis.command('FLUSHALL');
+      await redis.resetStats();
+      store.calls = 0;
+    },
+    async close() {
+      await close();
+      await redis.stop();
+    },
+  };
+}
+
+/** Every store (and client) the conformance suite runs against, by name. */
+export const STORES: Record<string, () => Promise<StoreUnderTest>> = {
+  'redis (node-redis)': () =>
+    redisBacked('redis (node-redis)', async (url) => {
+      const client = createClient({ url });
+      client.on('error', () => {});
+      await client.connect();
+      return { client, close: async () => void (client.isOpen && (await client.close())) };
+    }),
+  'redis (ioredis)': () =>
+    redisBacked('redis (ioredis)', async (url) => {
+      const client = new Redis(url);
+      client.on('error', () => {});
+      return { client, close: async () => void client.disconnect() };
+    }),
+  memory: async () => {
+    const memory = new MemoryStore();
+    const store = new CountingStore(memory);
+    return {
+      name: 'memory',
+      options: { store },
+      store,
+      redis: undefined,
+      hash: async (id) => memory.inspect(storageIdOf(id))?.fields ?? null,
+      ttlMs: async (id) => memory.inspect(storageIdOf(id))?.ttlMs ?? -2,
+      async setTtlMs(id, ms) {
+        // MemoryStore has no PEXPIRE; an update with the same fields sets the TTL.
+        await memory.update(storageIdOf(id), [], [], ms);
+      },
+      keys: async () => memory.ids().map((id) => PREFIX + id).sort(),
+      async reset() {
+        await memory.close();
+        store.calls = 0;
+      },
+      close: () => memory.close(),
+    };
+  },
+};
+
+/** A tiny browser: keeps the session cookie between requests. */
+export class Browser {
+  cookie: string | undefined;
+  constructor(
+    readonly base: string,
+    readonly cookieName = 'session',
+  ) {}
+
+  async get(path: string, init: RequestInit = {}): Promise<{ status: number; body: string; setCookie: string[]; headers: Headers }> {
+    const headers = new Headers(init.headers);
+    if (this.cookie !== undefined && !headers.has('cookie')) headers.set('cookie', `${this.cookieName}=${this.cookie}`);
+    const response = await fetch(this.base + path, { ...init, headers });
+    const body = await response.text();
+    const setCookie = response.headers.getSetCookie();
+    for (const line of setCookie) {
+      const [pair = ''] = line.split(';');
+      const eq = pair.indexOf('=');
+      if (pair.slice(0, eq) !== this.cookieName) continue;
+      this.cookie = /max-age=0/i.test(line) ? undefined : pair.slice(eq + 1);
+    }
+    return { status: response.status, body, setCookie, headers: response.headers };
+  }
+
+  async json(path: string, init?: RequestInit): Promise<unknown> {
+    const response = await this.get(path, init);
+    if (response.status !== 200) throw new Error(`${path}: HTTP ${response.status} ${response.body}`);
+    return JSON.parse(response.body) as unknown;
+  }
+}
+
+/** Parses one Set-Cookie line into its name, value and attributes (lower-cased names). */
+export function parseSetCookie(line: string): { name: string; value: string; attributes: Map<string, string | true> } {
+  const [pair = '', ...rest] = line.split(';').map((part) => part.trim());
+  const eq = pair.indexOf('=');
+  const attributes = new Map<string, string | true>();
+  for (const part of rest) {
+    const at = part.indexOf('=');
+    if (at < 0) attributes.set(part.toLowerCase(), true);
+    else attributes.set(part.slice(0, at).toLowerCase(), part.slice(at + 1));
+  }
+  return { name: pair.slice(0, eq), value: pair.slice(eq + 1), attributes };
+}

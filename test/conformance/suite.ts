@@ -1,0 +1,522 @@
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createSessionId, type Session, type SessionOptions } from '../../src/index.js';
+import { ADAPTERS, Browser, parseSetCookie, STORES, type App, type Route, type StoreUnderTest } from './harness.js';
+
+/** A promise the test resolves to let a held request go on. */
+class Gate {
+  readonly reached: Promise<void>;
+  readonly released: Promise<void>;
+  reach!: () => void;
+  release!: () => void;
+  constructor() {
+    this.reached = new Promise((resolve) => (this.reach = resolve));
+    this.released = new Promise((resolve) => (this.release = resolve));
+  }
+}
+
+function param(query: URLSearchParams, name: string): string {
+  const value = query.get(name);
+  if (value === null) throw new Error(`missing ?${name}=`);
+  return value;
+}
+
+/** The routes most tests use; each returns what the session shows. */
+function routes(gates: Map<string, Gate>, sut: StoreUnderTest): Record<string, Route> {
+  return {
+    plain: async () => 'plain',
+    get: async (s, q) => ({ value: (await s.get(param(q, 'key'))) ?? null, id: s.id ?? null, isNew: s.isNew }),
+    set: async (s, q) => {
+      await s.set(param(q, 'key'), JSON.parse(param(q, 'value')));
+      return { id: s.id ?? null };
+    },
+    setmany: async (s, q) => {
+      await s.set(JSON.parse(param(q, 'values')) as Record<string, unknown>);
+      return { id: s.id ?? null };
+    },
+    setpeek: async (s, q) => {
+      await s.set(param(q, 'key'), param(q, 'value'));
+      const stored = await sut.hash(s.id as string);
+      return { stored: stored === null ? null : Object.fromEntries(stored) };
+    },
+    incr: async (s, q) => ({ value: await s.incr(param(q, 'key'), Number(q.get('by') ?? 1)) }),
+    del: async (s, q) => {
+      await s.delete(param(q, 'key'));
+      return { has: await s.has(param(q, 'key')) };
+    },
+    view: async (s) => ({
+      all: await s.all(),
+      keys: await s.keys(),
+      values: await s.values(),
+      entries: await s.entries(),
+      size: await s.size(),
+      id: s.id ?? null,
+      isNew: s.isNew,
+    }),
+    proto: async (s) => {
+      const all = (await s.all()) as Record<string, unknown>;
+      return {
+        proto: (await s.get('__proto__')) ?? null,
+        ctor: (await s.get('constructor')) ?? null,
+        ownProto: Object.prototype.hasOwnProperty.call(all, '__proto__'),
+        polluted: ({} as Record<string, unknown>).polluted ?? null,
+      };
+    },
+    destroy: async (s) => {
+      await s.destroy();
+      return { id: s.id ?? null };
+    },
+    destroyThenSet: async (s) => {
+      await s.get('a');
+      const before = s.id;
+      await s.destroy();
+      await s.set('after', true);
+      return { before, after: s.id, all: await s.all(), isNew: s.isNew };
+    },
+    regenerate: async (s) => {
+      await s.load();
+      const before = s.id;
+      await s.regenerate();
+      return { before, after: s.id, all: await s.all(), isNew: s.isNew };
+    },
+    hold: async (s, q) => {
+      const gate = gates.get(param(q, 'gate')) as Gate;
+      await s.get('a');
+      gate.reach();
+      await gate.released;
+      await s.set('late', 1);
+      return { id: s.id ?? null };
+    },
+  };
+}
+
+/**
+ * The behaviour every adapter must show with the store `storeName`: one suite, run unchanged
+ * against each adapter in {@link ADAPTERS}.
+ */
+export function conformance(storeName: string): void {
+  const makeStore = STORES[storeName];
+  if (!makeStore) throw new Error(`unknown store ${storeName}`);
+
+  for (const adapter of ADAPTERS) {
+    describe(`${adapter.name} × ${storeName}`, () => {
+      let sut: StoreUnderTest;
+      let app: App | undefined;
+      const gates = new Map<string, Gate>();
+
+      before(async () => {
+        sut = await makeStore();
+      });
+      after(async () => {
+        await sut.close();
+      });
+      beforeEach(async () => {
+        await sut.reset();
+      });
+      afterEach(async () => {
+        await app?.close();
+        app = undefined;
+      });
+
+      async function start(options: SessionOptions = {}, extra: Record<string, Route> = {}): Promise<Browser> {
+        app = await adapter.start({ ...sut.options, ...options }, { ...routes(gates, sut), ...extra });
+        return new Browser(app.url, options.cookieName ?? 'session');
+      }
+
+      /** A browser with a stored session holding `a: 1`, and the counters reset after. */
+      async function withSession(options: SessionOptions = {}): Promise<{ browser: Browser; id: string }> {
+        const browser = await start(options);
+        await browser.json('/set?key=a&value=1');
+        assert.ok(browser.cookie, 'the first write sets a cookie');
+        await sut.redis?.resetStats();
+        sut.store.calls = 0;
+        return { browser, id: browser.cookie };
+      }
+
+      async function commands(): Promise<number> {
+        return sut.redis ? sut.redis.commandTotal() : sut.store.calls;
+      }
+
+      describe('lazy', () => {
+        it('sends no store command and no cookie when the handler does not use the session', async () => {
+          const { browser } = await withSession();
+          const response = await browser.get('/plain');
+          assert.equal(response.status, 200);
+          assert.equal(response.body, 'plain');
+          assert.deepEqual(response.setCookie, []);
+          assert.equal(sut.store.calls, 0);
+          assert.equal(await commands(), 0);
+
+          const anonymous = await new Browser(browser.base).get('/plain');
+          assert.deepEqual(anonymous.setCookie, []);
+          assert.equal(sut.store.calls, 0);
+        });
+      });
+
+      describe('strict ids', () => {
+        it('never adopts a well-formed id it did not issue', async () => {
+          const browser = await start();
+          const planted = createSessionId();
+          browser.cookie = planted;
+          const read = await browser.get('/get?key=a');
+          assert.equal(read.status, 200);
+          assert.deepEqual(JSON.parse(read.body), { value: null, id: null, isNew: true });
+          assert.deepEqual(read.setCookie, []);
+          assert.deepEqual(await sut.keys(), []);
+
+          await browser.json('/set?key=a&value=1');
+          assert.notEqual(browser.cookie, planted);
+          assert.equal(await sut.hash(planted), null);
+          assert.equal((await sut.hash(browser.cookie as string))?.get('a'), '1');
+          assert.equal((await sut.keys()).length, 1);
+        });
+
+        const malformed = [
+          'abc',
+          '',
+          `${'A'.repeat(42)}B`,
+          'A'.repeat(44),
+          `${'A'.repeat(41)}+A`,
+          '%41'.repeat(15),
+          `"${'A'.repeat(43)}"`,
+          'x'.repeat(8 * 1024),
+          '../../etc/passwd',
+          '*',
+          `${createSessionId()}; session=${createSessionId()}`,
+        ];
+        it('reads a malformed cookie as no session, without touching the store, and never stores it', async () => {
+          const browser = await start();
+          for (const value of malformed) {
+            sut.store.calls = 0;
+            await sut.redis?.resetStats();
+            const response = await browser.get('/get?key=a', { headers: { cookie: `session=${value}` } });
+            assert.equal(response.status, 200, `cookie ${value.slice(0, 40)}`);
+            assert.equal(JSON.parse(response.body).value, null);
+            assert.deepEqual(response.setCookie, []);
+            assert.equal(sut.store.calls, 0);
+            assert.equal(await commands(), 0);
+
+            const write = await browser.get('/set?key=a&value=2', { headers: { cookie: `session=${value}` } });
+            assert.equal(write.status, 200);
+            const created = parseSetCookie(write.setCookie[0] as string).value;
+            assert.notEqual(created, value);
+            assert.equal(created.length, 43);
+          }
+          const keys = await sut.keys();
+          assert.equal(keys.length, malformed.length);
+          for (const key of keys) assert.match(key, /^session:[A-Za-z0-9_-]{43}$/);
+        });
+
+        it('keeps no session and sends no cookie for a visitor who only reads', async () => {
+          const browser = await start();
+          for (const path of ['/get?key=a', '/view']) {
+            const response = await browser.get(path);
+            assert.equal(response.status, 200);
+            assert.deepEqual(response.setCookie, []);
+          }
+          assert.deepEqual(await sut.keys(), []);
+          assert.equal(sut.store.calls, 0);
+        });
+      });
+
+      describe('cookie', () => {
+        it('has HttpOnly, SameSite=Lax, Path=/ and Max-Age=1800 by default, and no Secure over http', async () => {
+          const browser = await start();
+          const response = await browser.get('/set?key=a&value=1');
+          assert.equal(response.setCookie.length, 1);
+          const cookie = parseSetCookie(response.setCookie[0] as string);
+          assert.equal(cookie.name, 'session');
+          assert.match(cookie.value, /^[A-Za-z0-9_-]{43}$/);
+          assert.equal(cookie.attributes.get('httponly'), true);
+          assert.equal(cookie.attributes.get('samesite'), 'Lax');
+          assert.equal(cookie.attributes.get('path'), '/');
+          assert.equal(cookie.attributes.get('max-age'), '1800');
+          assert.equal(cookie.attributes.has('secure'), false);
+          assert.equal(cookie.attributes.has('domain'), false);
+          const ttl = await sut.ttlMs(cookie.value);
+          assert.ok(ttl > 1_790_000 && ttl <= 1_800_000, `ttl ${ttl}`);
+        });
+
+        it('follows the cookie options', async () => {
+          const browser = await start({
+            cookieName: 'sid',
+            cookieLifetime: 600,
+            secure: true,
+            httpOnly: false,
+            sameSite: 'strict',
+            path: '/app',
+            domain: 'example.test',
+          });
+          const response = await browser.get('/set?key=a&value=1');
+          const cookie = parseSetCookie(response.setCookie[0] as string);
+          assert.equal(cookie.name, 'sid');
+          assert.equal(cookie.attributes.get('max-age'), '600');
+          assert.equal(cookie.attributes.get('secure'), true);
+          assert.equal(cookie.attributes.has('httponly'), false);
+          assert.equal(cookie.attributes.get('samesite'), 'Strict');
+          assert.equal(cookie.attributes.get('path'), '/app');
+          assert.equal(cookie.attributes.get('domain'), 'example.test');
+          const ttl = await sut.ttlMs(cookie.value);
+          assert.ok(ttl > 590_000 && ttl <= 600_000, `ttl ${ttl}`);
+          assert.deepEqual(JSON.parse((await browser.get('/get?key=a')).body).value, 1);
+        });
+
+        it('makes a browser-session cookie with cookieLifetime: null while the store keeps 7 days', async () => {
+          const browser = await start({ cookieLifetime: null });
+          const response = await browser.get('/set?key=a&value=1');
+          const cookie = parseSetCookie(response.setCookie[0] as string);
+          assert.equal(cookie.attributes.has('max-age'), false);
+          assert.equal(cookie.attributes.has('expires'), false);
+          const ttl = await sut.ttlMs(cookie.value);
+          assert.ok(ttl > 7 * 86_400_000 - 10_000 && ttl <= 7 * 86_400_000, `ttl ${ttl}`);
+          const again = await browser.get('/set?key=b&value=2');
+          assert.deepEqual(again.setCookie, [], 'no need to re-send a cookie without Max-Age');
+        });
+
+        it('puts the session under the configured keyword', async () => {
+          const browser = await start({ keyword: 'visit' });
+          await browser.json('/set?key=a&value=5');
+          assert.deepEqual(await browser.json('/get?key=a'), { value: 5, id: browser.cookie, isNew: false });
+        });
+      });
+
+      describe('sliding expiry', () => {
+        it('refreshes the TTL in the load round trip and re-sends the cookie', async () => {
+          const { browser, id } = await withSession({ touchInterval: 0 });
+          await sut.setTtlMs(id, 5000);
+          const before = Number((await sut.hash(id))?.get(':s'));
+          await sleep(5);
+          sut.store.calls = 0;
+          const response = await browser.get('/get?key=a');
+          assert.equal(JSON.parse(response.body).value, 1);
+          assert.equal(sut.store.calls, 1, 'one round trip');
+          const ttl = await sut.ttlMs(id);
+          assert.ok(ttl > 1_790_000, `ttl ${ttl}`);
+          assert.ok(Number((await sut.hash(id))?.get(':s')) > before, 'last-seen moves');
+          const cookie = parseSetCookie(response.setCookie[0] as string);
+          assert.equal(cookie.value, id);
+          assert.equal(cookie.attributes.get('max-age'), '1800');
+        });
+
+        it('sends a single read command when the session was refreshed within touchInterval', async () => {
+          const { browser } = await withSession();
+          const response = await browser.get('/get?key=a');
+          assert.equal(JSON.parse(response.body).value, 1);
+          assert.equal(sut.store.calls, 1);
+          if (sut.redis) assert.deepEqual([...(await sut.redis.commandCounts())], [['hgetall', 1]]);
+          assert.deepEqual(response.setCookie, []);
+        });
+
+        it('loads once per request however many reads', async () => {
+          const { browser } = await withSession();
+          const view = (await browser.json('/view')) as Record<string, unknown>;
+          assert.deepEqual(view.all, { a: 1 });
+          assert.deepEqual(view.keys, ['a']);
+          assert.deepEqual(view.values, [1]);
+          assert.deepEqual(view.entries, [['a', 1]]);
+          assert.equal(view.size, 1);
+          assert.equal(view.isNew, false);
+          assert.equal(sut.store.calls, 1);
+        });
+
+        it('lets an idle session expire', async () => {
+          const { browser, id } = await withSession({ cookieLifetime: 1 });
+          await sleep(1100);
+          assert.deepEqual(await browser.json('/get?key=a'), { value: null, id: null, isNew: true });
+          assert.equal(await sut.hash(id), null);
+        });
+      });
+
+      describe('writes', () => {
+        it('is in the store when set() resolves, one round trip per call however many fields', async () => {
+          const { browser, id } = await withSession();
+          const peek = (await browser.json('/setpeek?key=b&value=now')) as { stored: Record<string, string> };
+          assert.equal(peek.stored.b, '"now"');
+          sut.store.calls = 0;
+          await sut.redis?.resetStats();
+          await browser.json(`/setmany?values=${encodeURIComponent(JSON.stringify({ c: 1, d: 2, e: 3, f: 4, g: 5 }))}`);
+          assert.equal(sut.store.calls, 1);
+          if (sut.redis) {
+            const counts = await sut.redis.commandCounts();
+            assert.equal((counts.get('evalsha') ?? 0) + (counts.get('eval') ?? 0), 1);
+          }
+          const hash = await sut.hash(id);
+          for (const key of ['c', 'd', 'e', 'f', 'g']) assert.ok(hash?.has(key), key);
+        });
+
+        it('gives values back with their JSON type', async () => {
+          const browser = await start();
+          const values = { n: 42, f: 1.5, s: 'x', b: true, z: null, arr: [1, 'a'], obj: { a: { b: [null] } }, empty: '' };
+          await browser.json(`/setmany?values=${encodeURIComponent(JSON.stringify(values))}`);
+          const view = (await browser.json('/view')) as { all: Record<string, unknown> };
+          assert.deepEqual(view.all, values);
+        });
+
+        it('deletes keys', async () => {
+          const { browser, id } = await withSession();
+          assert.deepEqual(await browser.json('/del?key=a'), { has: false });
+          assert.equal((await sut.hash(id))?.has('a'), false);
+          assert.ok(await sut.hash(id), 'the session itself stays');
+        });
+
+        it('increments atomically and returns the new value', async () => {
+          const browser = await start();
+          assert.deepEqual(await browser.json('/incr?key=n'), { value: 1 });
+          assert.deepEqual(await browser.json('/incr?key=n&by=5'), { value: 6 });
+          assert.deepEqual(await browser.json('/incr?key=n&by=-2'), { value: 4 });
+          assert.deepEqual(await browser.json('/get?key=n'), { value: 4, id: browser.cookie, isNew: false });
+          await browser.json('/set?key=s&value="text"');
+          const bad = await browser.get('/incr?key=s');
+          assert.equal(bad.status, 500);
+          assert.equal((await sut.hash(browser.cookie as string))?.get('s'), '"text"');
+        });
+
+        it('rejects values JSON cannot hold with a 500 and stores nothing', async () => {
+          const browser = await start({}, {
+            setundefined: async (s) => s.set('u', undefined),
+            setbigint: async (s) => s.set('big', 10n),
+          });
+          assert.equal((await browser.get('/setundefined')).status, 500);
+          assert.equal((await browser.get('/setbigint')).status, 500);
+          assert.deepEqual(await sut.keys(), []);
+        });
+      });
+
+      describe('no lost updates', () => {
+        it('keeps every field when 50 requests write different fields at once', async () => {
+          const { browser, id } = await withSession();
+          await Promise.all(Array.from({ length: 50 }, (_, i) => browser.json(`/set?key=f${i}&value=${i}`)));
+          const hash = await sut.hash(id);
+          for (let i = 0; i < 50; i++) assert.equal(hash?.get(`f${i}`), String(i), `f${i}`);
+          assert.equal(hash?.get('a'), '1');
+        });
+
+        it('counts all of 100 concurrent increments', async () => {
+          const { browser, id } = await withSession();
+          await Promise.all(Array.from({ length: 100 }, () => browser.json('/incr?key=n')));
+          assert.equal((await sut.hash(id))?.get('n'), '100');
+        });
+      });
+
+      describe('destroy and regenerate', () => {
+        it('destroy() deletes the session and expires the cookie', async () => {
+          const { browser, id } = await withSession();
+          const response = await browser.get('/destroy');
+          assert.equal(response.status, 200);
+          assert.equal(await sut.hash(id), null);
+          assert.equal(response.setCookie.length, 1);
+          const cookie = parseSetCookie(response.setCookie[0] as string);
+          assert.equal(cookie.value, '');
+          assert.equal(cookie.attributes.get('max-age'), '0');
+          assert.equal(cookie.attributes.get('path'), '/');
+          assert.equal(browser.cookie, undefined);
+        });
+
+        it('starts a new session when used after destroy() in the same request', async () => {
+          const { browser, id } = await withSession();
+          const response = await browser.get('/destroyThenSet');
+          const body = JSON.parse(response.body) as { before: string; after: string; all: object; isNew: boolean };
+          assert.equal(body.before, id);
+          assert.notEqual(body.after, id);
+          assert.deepEqual(body.all, { after: true });
+          assert.equal(body.isNew, true);
+          assert.equal(response.setCookie.length, 1, 'one Set-Cookie for the session');
+          assert.equal(parseSetCookie(response.setCookie[0] as string).value, body.after);
+          assert.equal(await sut.hash(id), null);
+          assert.deepEqual([...((await sut.hash(body.after)) ?? [])].filter(([k]) => !k.startsWith(':')), [['after', 'true']]);
+        });
+
+        it('regenerate() moves the data to a new id and kills the old one at once', async () => {
+          const { browser, id } = await withSession();
+          const created = (await sut.hash(id))?.get(':c');
+          const response = await browser.get('/regenerate');
+          assert.equal(await sut.hash(id), null, 'old id is dead before the response is read');
+          const body = JSON.parse(response.body) as { before: string; after: string; all: object; isNew: boolean };
+          assert.equal(body.before, id);
+          assert.notEqual(body.after, id);
+          assert.deepEqual(body.all, { a: 1 });
+          assert.equal(body.isNew, false);
+          assert.equal(browser.cookie, body.after);
+          assert.equal((await sut.hash(body.after))?.get(':c'), created, 'creation time is kept');
+          assert.deepEqual(await browser.json('/get?key=a'), { value: 1, id: body.after, isNew: false });
+          const old = new Browser(browser.base);
+          old.cookie = id;
+          assert.deepEqual(await old.json('/get?key=a'), { value: null, id: null, isNew: true });
+        });
+
+        it('never resurrects a session destroyed while another request was in flight', async () => {
+          const { browser, id } = await withSession();
+          const gate = new Gate();
+          gates.set('race', gate);
+          const held = browser.get('/hold?gate=race');
+          await gate.reached;
+          const other = new Browser(browser.base);
+          other.cookie = id;
+          await other.get('/destroy');
+          assert.equal(await sut.hash(id), null);
+          gate.release();
+          const response = await held;
+          assert.equal(response.status, 200);
+          assert.equal(await sut.hash(id), null, 'the destroyed id stays dead');
+          const fresh = (JSON.parse(response.body) as { id: string }).id;
+          assert.notEqual(fresh, id);
+          const hash = await sut.hash(fresh);
+          assert.equal(hash?.get('late'), '1');
+          assert.equal(hash?.has('a'), false, 'the old data is not carried over');
+        });
+      });
+
+      describe('field names', () => {
+        it('stores __proto__ and constructor as plain fields without polluting objects', async () => {
+          const browser = await start();
+          const values = '{"__proto__":{"polluted":true},"constructor":"x","toString":"y"}';
+          await browser.json(`/setmany?values=${encodeURIComponent(values)}`);
+          const hash = await sut.hash(browser.cookie as string);
+          assert.equal(hash?.get('__proto__'), '{"polluted":true}');
+          assert.equal(hash?.get('constructor'), '"x"');
+          assert.deepEqual(await browser.json('/proto'), { proto: { polluted: true }, ctor: 'x', ownProto: true, polluted: null });
+          assert.equal(({} as Record<string, unknown>).polluted, undefined);
+        });
+
+        it('keeps metadata in reserved fields that user keys cannot collide with', async () => {
+          const browser = await start();
+          const before = Date.now();
+          await browser.json(`/setmany?values=${encodeURIComponent('{":c":"mine","::x":1,"plain":2}')}`);
+          const hash = (await sut.hash(browser.cookie as string)) as Map<string, string>;
+          assert.ok(Number(hash.get(':c')) >= before - 1000, 'created-at');
+          assert.ok(Number(hash.get(':s')) >= before - 1000, 'last-seen');
+          assert.equal(hash.get('::c'), '"mine"');
+          assert.equal(hash.get(':::x'), '1');
+          const view = (await browser.json('/view')) as { all: object; size: number };
+          assert.deepEqual(view.all, { ':c': 'mine', '::x': 1, plain: 2 });
+          assert.equal(view.size, 3);
+        });
+      });
+
+      describe('store outage', () => {
+        it('answers 503 within the command timeout while Redis is down, and recovers without a restart', async (t) => {
+          if (!sut.redis) return t.skip('no Redis behind this store');
+          const { browser } = await withSession();
+          await sut.redis.kill();
+          const started = Date.now();
+          const down = await browser.get('/get?key=a');
+          assert.equal(down.status, 503);
+          assert.ok(Date.now() - started < 1800, `took ${Date.now() - started} ms`);
+          assert.equal((await browser.get('/plain')).status, 200, 'requests that do not use the session still work');
+          assert.equal((await browser.get('/set?key=b&value=1')).status, 503);
+          await sut.redis.restart();
+          const deadline = Date.now() + 5000;
+          let status = 0;
+          while (Date.now() < deadline) {
+            status = (await browser.get('/set?key=b&value=1')).status;
+            if (status === 200) break;
+            await sleep(100);
+          }
+          assert.equal(status, 200, 'service comes back by itself');
+          assert.deepEqual(await browser.json('/get?key=b'), { value: 1, id: browser.cookie, isNew: false });
+        });
+      });
+    });
+  }
+}
