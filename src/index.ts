@@ -17,7 +17,7 @@ export type {
   RequestContext,
 } from './core/session.js';
 export { createSessionId, isSessionId } from './core/id.js';
-export type { Store, StoreField, StoreRefresh } from './stores/store.js';
+export { MAX_COUNTER, type Store, type StoreField, type StoreRefresh } from './stores/store.js';
 export { RedisStore, DEFAULT_REDIS_STORE_OPTIONS, type RedisStoreOptions } from './stores/redis.js';
 export { MemoryStore, DEFAULT_MEMORY_STORE_OPTIONS, type MemoryStoreOptions } from './stores/memory.js';
 export type {

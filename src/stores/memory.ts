@@ -1,5 +1,5 @@
 import { SessionError } from '../core/errors.js';
-import type { Store, StoreField, StoreRefresh } from './store.js';
+import { MAX_COUNTER, type Store, type StoreField, type StoreRefresh } from './store.js';
 
 /** Options of {@link MemoryStore}. */
 export interface MemoryStoreOptions {
@@ -123,6 +123,8 @@ export class MemoryStore implements Store {
     entry.expiresAt = Date.now() + ttlMs;
     for (const [field, value] of set) entry.fields.set(field, value);
     for (const field of remove) entry.fields.delete(field);
+    // Like Redis, which deletes a hash when its last field goes.
+    if (entry.fields.size === 0) this.#sessions.delete(id);
     return true;
   }
 
@@ -131,12 +133,15 @@ export class MemoryStore implements Store {
     const entry = this.#live(id, true);
     if (entry === undefined) return null;
     const current = entry.fields.get(field) ?? '0';
+    if (!Number.isSafeInteger(by)) {
+      throw new SessionError('INVALID_ARGUMENT', `cannot increment '${field}': value is not an integer or out of range`);
+    }
     if (!INTEGER.test(current)) {
       throw new SessionError('INVALID_ARGUMENT', `cannot increment '${field}': hash value is not an integer`);
     }
     const next = Number(current) + by;
-    if (!Number.isSafeInteger(next)) {
-      throw new SessionError('INVALID_ARGUMENT', `cannot increment '${field}': increment would overflow`);
+    if (Math.abs(next) > MAX_COUNTER) {
+      throw new SessionError('INVALID_ARGUMENT', `cannot increment '${field}': increment would overflow ${MAX_COUNTER}`);
     }
     entry.expiresAt = Date.now() + ttlMs;
     entry.fields.set(field, String(next));

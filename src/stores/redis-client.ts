@@ -12,7 +12,7 @@ export interface NodeRedisClusterLike {
   sendCommand(
     firstKey: string | undefined,
     isReadonly: boolean | undefined,
-    args: readonly string[],
+    args: string[],
     options?: NodeRedisCommandOptions,
   ): Promise<unknown>;
   getSlotMaster(slot: number): unknown;
@@ -20,8 +20,8 @@ export interface NodeRedisClusterLike {
 
 /** What latchkey needs of a node-redis (v5+) Sentinel client made by `createSentinel()`. */
 export interface NodeRedisSentinelLike {
-  sendCommand(isReadonly: boolean | undefined, args: readonly string[], options?: NodeRedisCommandOptions): Promise<unknown>;
-  use(fn: (client: never) => Promise<unknown>): Promise<unknown>;
+  sendCommand(isReadonly: boolean | undefined, args: string[], options?: NodeRedisCommandOptions): Promise<unknown>;
+  use(fn: (client: unknown) => Promise<unknown>): Promise<unknown>;
 }
 
 /** What latchkey needs of an ioredis (v5+) client: `new Redis(...)` or `new Cluster(...)`. */
@@ -73,11 +73,11 @@ export function toSendCommand(client: RedisClientLike): SendCommand {
   }
   if ('getSlotMaster' in client) {
     const cluster = client;
-    return (key, args) => cluster.sendCommand(key, false, args, NODE_REDIS_OPTIONS);
+    return (key, args) => cluster.sendCommand(key, false, [...args], NODE_REDIS_OPTIONS);
   }
   if ('use' in client) {
     const sentinel = client;
-    return (_key, args) => sentinel.sendCommand(false, args, NODE_REDIS_OPTIONS);
+    return (_key, args) => sentinel.sendCommand(false, [...args], NODE_REDIS_OPTIONS);
   }
   const single = client as NodeRedisClientLike;
   return (_key, args) => single.sendCommand(args, NODE_REDIS_OPTIONS);

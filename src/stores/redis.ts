@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { SessionError } from '../core/errors.js';
-import type { Store, StoreField, StoreRefresh } from './store.js';
+import { MAX_COUNTER, type Store, type StoreField, type StoreRefresh } from './store.js';
 import {
   createOwnedClient,
   isRedisClient,
@@ -77,10 +77,19 @@ if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 3, 2 + n)) end
 if #ARGV > 2 + n then redis.call('HDEL', KEYS[1], unpack(ARGV, 3 + n)) end
 return 1`);
 
-/** For an existing key only: HINCRBY ARGV[2] by ARGV[3], then set the pairs in ARGV[4..]. */
+/**
+ * For an existing key only: HINCRBY ARGV[2] by ARGV[3], then new TTL and the pairs in ARGV[4..].
+ * HINCRBY goes first so that a field holding no integer fails before anything has changed; a
+ * result past MAX_COUNTER is undone and fails too.
+ */
 const INCREMENT = new Script(`
-if redis.call('PEXPIRE', KEYS[1], ARGV[1]) == 0 then return false end
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local v = redis.call('HINCRBY', KEYS[1], ARGV[2], ARGV[3])
+if v > ${MAX_COUNTER} or v < -${MAX_COUNTER} then
+  redis.call('HINCRBY', KEYS[1], ARGV[2], -tonumber(ARGV[3]))
+  return redis.error_reply('ERR increment would overflow ${MAX_COUNTER}')
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
 if #ARGV > 3 then redis.call('HSET', KEYS[1], unpack(ARGV, 4)) end
 return v`);
 

@@ -1,3 +1,9 @@
+/**
+ * The largest magnitude {@link Store.increment} may produce: 2^53 - 2. JavaScript holds integers
+ * exactly up to 2^53 - 1, and Redis clients read even that one as 2^53.
+ */
+export const MAX_COUNTER = 2 ** 53 - 2;
+
 /** A field name and its stored string value. */
 export type StoreField = readonly [field: string, value: string];
 
@@ -32,20 +38,20 @@ export interface Store {
    */
   load(id: string, refresh?: StoreRefresh): Promise<Map<string, string> | null>;
   /**
-   * Creates a session with these fields and time to live. Resolves `false`, changing nothing, if a
-   * session with this id exists already.
+   * Creates a session with these fields (never empty: latchkey always writes its metadata) and
+   * time to live. Resolves `false`, changing nothing, if a session with this id exists already.
    */
   create(id: string, fields: readonly StoreField[], ttlMs: number): Promise<boolean>;
   /**
    * Sets and deletes fields of an existing session and resets its time to live. Resolves `false`,
-   * changing nothing, when the session does not exist.
+   * changing nothing, when the session does not exist. A session left without fields is gone.
    */
   update(id: string, set: readonly StoreField[], remove: readonly string[], ttlMs: number): Promise<boolean>;
   /**
    * Adds `by` to the integer in `field` (a missing field counts as 0), sets `set`, resets the time
    * to live, and resolves the new value; `null`, changing nothing, when the session does not exist.
-   * Rejects with a `SessionError` with code `INVALID_ARGUMENT` when the field does not hold an
-   * integer.
+   * Rejects with a `SessionError` with code `INVALID_ARGUMENT`, changing nothing, when the field
+   * does not hold an integer or the result would pass {@link MAX_COUNTER}.
    */
   increment(id: string, field: string, by: number, set: readonly StoreField[], ttlMs: number): Promise<number | null>;
   /** Reads and deletes a session in one atomic step: its fields, or `null` if it did not exist. */

@@ -1,7 +1,7 @@
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createSessionId, type Session, type SessionOptions } from '../../src/index.js';
+import { createSessionId, type SessionOptions } from '../../src/index.js';
 import { ADAPTERS, Browser, parseSetCookie, STORES, type App, type Route, type StoreUnderTest } from './harness.js';
 
 /** A promise the test resolves to let a held request go on. */

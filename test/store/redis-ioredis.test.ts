@@ -1,0 +1,73 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
+import { RedisStore } from '../../src/stores/redis.js';
+import { startRedis, type RedisServer } from '../redis/server.js';
+import { storeContract } from './contract.js';
+
+let server: RedisServer | undefined;
+const servers: RedisServer[] = [];
+
+/** One redis-server for the whole file, started on first use. */
+async function redisServer(): Promise<RedisServer> {
+  if (server === undefined) {
+    server = await startRedis();
+    servers.push(server);
+  }
+  return server;
+}
+
+async function connect(url: string): Promise<Redis> {
+  const client = new Redis(url);
+  client.on('error', () => {});
+  if (client.status !== 'ready') {
+    await new Promise<void>((resolve, reject) => {
+      client.once('ready', () => resolve());
+      client.once('end', () => reject(new Error('ioredis client ended before it was ready')));
+    });
+  }
+  return client;
+}
+
+after(async () => {
+  for (const each of servers) await each.stop();
+});
+
+storeContract('RedisStore (ioredis client)', async () => {
+  const redis = await redisServer();
+  const client = await connect(redis.url);
+  const store = new RedisStore({ redis: client });
+  return {
+    store,
+    ttlOf: async (id) => Number(await redis.command('PTTL', `session:${id}`)),
+    close: async () => {
+      await store.close();
+      client.disconnect();
+    },
+  };
+});
+
+describe('RedisStore (ioredis) outside the contract', () => {
+  let redis: RedisServer;
+  const clients: Redis[] = [];
+
+  before(async () => {
+    redis = await redisServer();
+  });
+
+  after(() => {
+    for (const client of clients) client.disconnect();
+  });
+
+  it('leaves a client that was passed in open after close()', async () => {
+    const client = await connect(redis.url);
+    clients.push(client);
+    const store = new RedisStore({ redis: client });
+    assert.equal(await store.create('passed-in', [['a', '1']], 60_000), true);
+    await store.close();
+    assert.equal(client.status, 'ready');
+    assert.equal(await client.ping(), 'PONG');
+    const again = new RedisStore({ redis: client });
+    assert.deepEqual(await again.load('passed-in'), new Map([['a', '1']]));
+  });
+});

@@ -1,0 +1,121 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createClient } from 'redis';
+import { SessionError } from '../../src/core/errors.js';
+import { RedisStore } from '../../src/stores/redis.js';
+import { startRedis, type RedisServer } from '../redis/server.js';
+import { storeContract } from './contract.js';
+
+
+let server: RedisServer | undefined;
+const servers: RedisServer[] = [];
+
+/** One redis-server for the whole file, started on first use. */
+async function redisServer(): Promise<RedisServer> {
+  if (server === undefined) {
+    server = await startRedis();
+    servers.push(server);
+  }
+  return server;
+}
+
+function newClient(url: string) {
+  const client = createClient({ url });
+  client.on('error', () => {});
+  return client;
+}
+
+async function connect(url: string): Promise<ReturnType<typeof newClient>> {
+  const client = newClient(url);
+  await client.connect();
+  return client;
+}
+
+/** Clients connected to the server now (INFO clients), the connection asking included. */
+async function connectedClients(redis: RedisServer): Promise<number> {
+  const info = String(await redis.command('INFO', 'clients'));
+  const match = /^connected_clients:(\d+)/m.exec(info);
+  if (match === null) throw new Error(`no connected_clients in ${info}`);
+  return Number(match[1]);
+}
+
+after(async () => {
+  for (const each of servers) await each.stop();
+});
+
+storeContract('RedisStore (node-redis client)', async () => {
+  const redis = await redisServer();
+  const client = await connect(redis.url);
+  const store = new RedisStore({ redis: client });
+  return {
+    store,
+    ttlOf: async (id) => Number(await redis.command('PTTL', `session:${id}`)),
+    close: async () => {
+      await store.close();
+      await client.close();
+    },
+  };
+});
+
+describe('RedisStore (node-redis) outside the contract', () => {
+  let redis: RedisServer;
+  const cleanups: (() => Promise<void>)[] = [];
+
+  before(async () => {
+    redis = await redisServer();
+  });
+
+  after(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+  });
+
+  it('with a URL string creates its own client, works, and close() closes that client', async () => {
+    const before = await connectedClients(redis);
+    const store = new RedisStore({ redis: redis.url });
+    cleanups.push(() => store.close());
+    assert.equal(await store.create('owned-url', [['a', '1']], 60_000), true);
+    assert.deepEqual(await store.load('owned-url'), new Map([['a', '1']]));
+    assert.equal(await redis.command('HGET', 'session:owned-url', 'a'), '1');
+    assert.equal(await connectedClients(redis), before + 1, 'the store should hold one connection');
+
+    await store.close();
+    // The server sees the connection go (bounded wait).
+    let now = await connectedClients(redis);
+    for (let i = 0; i < 50 && now !== before; i++) {
+      await sleep(20);
+      now = await connectedClients(redis);
+    }
+    assert.equal(now, before, 'close() should close the connection the store opened');
+    await assert.rejects(store.load('owned-url'), (error: unknown) => {
+      assert.ok(error instanceof SessionError);
+      assert.equal(error.code, 'STORE_UNAVAILABLE');
+      return true;
+    });
+    // The session itself is still in Redis: close() only drops the connection.
+    assert.equal(await redis.command('HGET', 'session:owned-url', 'a'), '1');
+  });
+
+  it('leaves a client that was passed in open after close()', async () => {
+    const client = await connect(redis.url);
+    cleanups.push(() => client.close());
+    const store = new RedisStore({ redis: client });
+    assert.equal(await store.create('passed-in', [['a', '1']], 60_000), true);
+    await store.close();
+    assert.equal(client.isOpen, true);
+    assert.equal(await client.sendCommand(['PING']), 'PONG');
+    assert.equal(await client.ping(), 'PONG');
+    // And a store on it still works after another store on the same client was closed.
+    const again = new RedisStore({ redis: client });
+    assert.deepEqual(await again.load('passed-in'), new Map([['a', '1']]));
+  });
+
+  it('with a custom prefix writes under that prefix only', async () => {
+    const client = await connect(redis.url);
+    cleanups.push(() => client.close());
+    const store = new RedisStore({ redis: client, prefix: 'other:' });
+    assert.equal(await store.create('pfx', [['a', '1']], 60_000), true);
+    assert.equal(await redis.command('HGET', 'other:pfx', 'a'), '1');
+    assert.equal(await redis.command('EXISTS', 'session:pfx'), 0);
+  });
+});

@@ -1,0 +1,66 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { clearedCookie, readSessionCookie, sessionCookie } from '../../src/core/cookie.js';
+import { createSessionId, isSessionId } from '../../src/core/id.js';
+import { MemoryStore, resolveOptions } from '../../src/index.js';
+
+const id = createSessionId();
+const options = resolveOptions({ store: new MemoryStore() });
+
+describe('session ids', () => {
+  it('are 43 base64url characters from 32 random bytes, and only those pass the format check', () => {
+    const ids = new Set(Array.from({ length: 10_000 }, createSessionId));
+    assert.equal(ids.size, 10_000);
+    for (const value of ids) {
+      assert.ok(isSessionId(value), value);
+      assert.equal(Buffer.from(value, 'base64url').length, 32);
+    }
+    for (const bad of ['', 'a', `${id}=`, `${id.slice(0, 42)}B`, `${id}A`, id.replace(/.$/, '+'), ` ${id.slice(1)}`]) {
+      assert.equal(isSessionId(bad), false, bad);
+    }
+  });
+});
+
+describe('reading the session cookie', () => {
+  it('finds a well-formed id among other cookies', () => {
+    assert.deepEqual(readSessionCookie(`theme=dark; session=${id}; lang=en`, 'session'), { present: true, id });
+  });
+
+  it('reads anything else as no id, without throwing', () => {
+    for (const header of [
+      undefined,
+      '',
+      'session',
+      'session=',
+      `session="${id}"`,
+      `session=${id}%`,
+      `session=${encodeURIComponent(id).replace(/A/g, '%41')}`,
+      `session=${id}; session=${createSessionId()}`,
+      `session=${id};session=${id}`,
+      `Session=${id}`,
+      `xsession=${id}`,
+      '=;=;;;==',
+      `session=${'\u00ff'.repeat(50)}`,
+      `session=${'x'.repeat(20_000)}`,
+    ]) {
+      assert.equal(readSessionCookie(header, 'session').id, undefined, String(header).slice(0, 60));
+    }
+    assert.equal(readSessionCookie(`session=${id}; session=${id}`, 'session').present, true);
+  });
+});
+
+describe('writing the session cookie', () => {
+  it('serialises the id with the configured attributes', () => {
+    assert.equal(sessionCookie(options, id, false), `session=${id}; Max-Age=1800; Path=/; HttpOnly; SameSite=Lax`);
+    assert.equal(sessionCookie(options, id, true), `session=${id}; Max-Age=1800; Path=/; HttpOnly; Secure; SameSite=Lax`);
+    const browser = resolveOptions({ store: new MemoryStore(), cookieLifetime: null, domain: 'example.com' });
+    assert.equal(sessionCookie(browser, id, false), `session=${id}; Domain=example.com; Path=/; HttpOnly; SameSite=Lax`);
+  });
+
+  it('expires the cookie with the same attributes', () => {
+    assert.equal(
+      clearedCookie(options, false),
+      'session=; Max-Age=0; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax',
+    );
+  });
+});

@@ -1,0 +1,105 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { MemoryStore, resolveOptions, SessionError, type SessionOptions } from '../../src/index.js';
+import { session as honoSession } from '../../src/adapters/hono.js';
+import { session as expressSession } from '../../src/adapters/express.js';
+
+const store = new MemoryStore();
+
+function rejects(options: unknown, message: RegExp): void {
+  assert.throws(
+    () => resolveOptions(options as SessionOptions),
+    (error: unknown) => {
+      assert.ok(error instanceof SessionError);
+      assert.equal(error.code, 'INVALID_OPTIONS');
+      assert.match(error.message, /^latchkey: /);
+      assert.match(error.message, message);
+      return true;
+    },
+  );
+}
+
+describe('options', () => {
+  it('applies the documented defaults', () => {
+    const resolved = resolveOptions({ store });
+    assert.equal(resolved.cookieName, 'session');
+    assert.equal(resolved.cookieLifetime, 1800);
+    assert.equal(resolved.keyword, 'session');
+    assert.equal(resolved.secure, 'auto');
+    assert.equal(resolved.httpOnly, true);
+    assert.equal(resolved.sameSite, 'lax');
+    assert.equal(resolved.path, '/');
+    assert.equal(resolved.domain, undefined);
+    assert.equal(resolved.touchInterval, 60);
+    assert.equal(resolved.storeLifetimeMs, 1_800_000);
+    assert.equal(resolveOptions().redis, 'redis://localhost:6379/0');
+    assert.equal(resolveOptions().prefix, 'session:');
+  });
+
+  it('keeps a 0 or false the user gave instead of the default', () => {
+    const resolved = resolveOptions({ store, touchInterval: 0, httpOnly: false, secure: false });
+    assert.equal(resolved.touchInterval, 0);
+    assert.equal(resolved.httpOnly, false);
+    assert.equal(resolved.secure, false);
+  });
+
+  it('keeps the store for 7 days behind a browser-session cookie', () => {
+    const resolved = resolveOptions({ store, cookieLifetime: null });
+    assert.equal(resolved.cookieLifetime, null);
+    assert.equal(resolved.storeLifetimeMs, 7 * 86_400_000);
+  });
+
+  it('shrinks the default touchInterval for short lifetimes but rejects an explicit one that is too long', () => {
+    assert.equal(resolveOptions({ store, cookieLifetime: 10 }).touchInterval, 1);
+    rejects({ store, cookieLifetime: 10, touchInterval: 10 }, /touchInterval \(10s\) must be shorter/);
+  });
+
+  it('rejects wrong values with a message that says how to fix them', () => {
+    rejects('session', /options must be an object/);
+    rejects({ cookie_name: 'x' }, /unknown option 'cookie_name' \(bottle-session's 'cookie_name' is 'cookieName' here\)/);
+    rejects({ cookieNmae: 'x' }, /unknown option 'cookieNmae'; known options are/);
+    rejects({ cookieName: 'a b' }, /cookieName must be a cookie-name token/);
+    rejects({ cookieName: 'a;Domain=evil' }, /cookieName must be a cookie-name token/);
+    rejects({ cookieName: '' }, /cookieName/);
+    rejects({ cookieLifetime: 0 }, /cookieLifetime must be a number of seconds above 0, or null/);
+    rejects({ cookieLifetime: '1800' }, /cookieLifetime/);
+    rejects({ cookieLifetime: Infinity }, /cookieLifetime/);
+    rejects({ keyword: '' }, /keyword must be a non-empty string/);
+    rejects({ secure: 'yes' }, /secure must be true, false or 'auto'/);
+    rejects({ httpOnly: 1 }, /httpOnly must be true or false/);
+    rejects({ sameSite: 'Lax' }, /sameSite must be 'lax', 'strict' or 'none' \(lower case\)/);
+    rejects({ sameSite: 'none' }, /sameSite: 'none' requires secure: true/);
+    rejects({ path: 'app' }, /path must start with '\/'/);
+    rejects({ path: '/a;Domain=evil' }, /path must start with '\/'/);
+    rejects({ path: '/a\nb' }, /path/);
+    rejects({ domain: 'evil.com; Secure' }, /domain must be a host name/);
+    rejects({ domain: '' }, /domain/);
+    rejects({ cookieName: '__Host-s' }, /'__Host-' cookie name requires secure: true, path: '\/' and no domain/);
+    rejects({ cookieName: '__Host-s', secure: true, path: '/app' }, /__Host-/);
+    rejects({ cookieName: '__Secure-s' }, /'__Secure-' cookie name requires secure: true/);
+    rejects({ touchInterval: -1 }, /touchInterval must be a number of seconds, 0 or more/);
+    rejects({ store: {} }, /store must be a RedisStore, a MemoryStore or an object implementing the Store interface/);
+    rejects({ store, redis: 'redis://x' }, /either store or redis, not both/);
+    rejects({ store, prefix: 'x:' }, /set it on your store instead/);
+    rejects({ redis: 42 }, /redis must be a node-redis or ioredis client, a redis:\/\/ URL/);
+    rejects({ prefix: 5 }, /prefix must be a string/);
+  });
+
+  it('accepts the cookie prefixes when their rules are met', () => {
+    assert.equal(resolveOptions({ store, cookieName: '__Host-s', secure: true }).cookieName, '__Host-s');
+    assert.equal(resolveOptions({ store, sameSite: 'none', secure: true }).sameSite, 'none');
+    assert.equal(resolveOptions({ store, domain: '.example.com' }).domain, '.example.com');
+  });
+
+  it('fails when the middleware is created, in every adapter, including an unusable Redis URL', () => {
+    const adapters: Array<(options: SessionOptions) => unknown> = [honoSession, expressSession];
+    for (const create of adapters) {
+      assert.throws(() => create({ store, sameSite: 'none' }), { code: 'INVALID_OPTIONS' });
+      assert.throws(() => create({ redis: 'http://localhost:6379' }), {
+        code: 'INVALID_OPTIONS',
+        message: /redis URL must start with redis:\/\/ or rediss:\/\//,
+      });
+      assert.throws(() => create({ redis: { host: 'localhost', port: 70000 } }), { code: 'INVALID_OPTIONS', message: /redis\.port/ });
+    }
+  });
+});
