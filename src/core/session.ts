@@ -209,10 +209,11 @@ export class RequestSession implements Session<SessionData> {
 
   /** The Set-Cookie value this request must send, if any. */
   setCookie(): string | undefined {
+    if (this.#cookie === 'none' || (this.#cookie === 'set' && this.#id === undefined)) return undefined;
     const secure = this.#rt.options.secure === 'auto' ? this.#ctx.isSecure() : this.#rt.options.secure;
-    if (this.#cookie === 'set' && this.#id !== undefined) return sessionCookie(this.#rt.options, this.#id, secure);
-    if (this.#cookie === 'clear') return clearedCookie(this.#rt.options, secure);
-    return undefined;
+    return this.#id !== undefined && this.#cookie === 'set'
+      ? sessionCookie(this.#rt.options, this.#id, secure)
+      : clearedCookie(this.#rt.options, secure);
   }
 
   #activate(): void {
@@ -328,31 +329,21 @@ export class RequestSession implements Session<SessionData> {
     return Object.fromEntries(await this.entries()) as SessionData;
   }
 
-  set(keyOrValues: string | SessionData, value?: unknown): Promise<void> {
+  async set(keyOrValues: string | SessionData, value?: unknown): Promise<void> {
     let pairs: Array<[string, string]>;
-    try {
-      if (typeof keyOrValues === 'string') {
-        pairs = [[keyOrValues, encode(keyOrValues, value)]];
-      } else if (keyOrValues !== null && typeof keyOrValues === 'object' && !Array.isArray(keyOrValues)) {
-        pairs = Object.entries(keyOrValues).map(([key, item]) => [key, encode(key, item)]);
-      } else {
-        checkKey(keyOrValues, 'set');
-        pairs = [];
-      }
-    } catch (error) {
-      return Promise.reject(error);
+    if (typeof keyOrValues === 'string') {
+      pairs = [[keyOrValues, encode(keyOrValues, value)]];
+    } else if (keyOrValues !== null && typeof keyOrValues === 'object' && !Array.isArray(keyOrValues)) {
+      pairs = Object.entries(keyOrValues).map(([key, item]) => [key, encode(key, item)]);
+    } else {
+      throw new SessionError('INVALID_ARGUMENT', `set() takes a key and a value, or an object of keys and values; got ${typeof keyOrValues}`);
     }
-    if (pairs.length === 0) return Promise.resolve();
-    return this.#serial(() => this.#write(pairs, []));
+    if (pairs.length > 0) await this.#serial(() => this.#write(pairs, []));
   }
 
-  delete(key: string): Promise<void> {
-    try {
-      checkKey(key, 'delete');
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return this.#serial(() => this.#write([], [key]));
+  async delete(key: string): Promise<void> {
+    checkKey(key, 'delete');
+    await this.#serial(() => this.#write([], [key]));
   }
 
   async #write(set: Array<[string, string]>, remove: string[]): Promise<void> {
@@ -452,12 +443,12 @@ export class RequestSession implements Session<SessionData> {
       const sid = storageId(id);
       const fields = await this.#rt.store.take(sid);
       this.#rt.forget(sid);
-      const existed = this.#existed || fields !== null;
       this.#gone();
       this.#cookie = this.#cookiePresent ? 'clear' : 'none';
       if (fields === null) return;
       await this.#create(userData(fields), fields.get(CREATED_AT));
-      this.#existed = existed;
+      // Same data under a new id: the session itself is not new.
+      this.#existed = true;
     });
   }
 }

@@ -165,33 +165,33 @@ export class RedisStore implements Store {
     }
   }
 
-  /** Sends one command for `key` within the command timeout; failures become a {@link SessionError}. */
-  async #command(what: string, key: string, args: readonly string[]): Promise<unknown> {
+  /**
+   * Runs `operation` once the first connection (if any) is settled, within the command timeout;
+   * whatever it fails with becomes a {@link SessionError}.
+   */
+  async #run(what: string, operation: () => Promise<unknown>): Promise<unknown> {
     try {
       const first = this.#firstConnection;
-      const sent = first ? first.then(() => this.#send(key, args)) : this.#send(key, args);
-      return await withTimeout(sent, this.#timeout, what);
+      return await withTimeout(first ? first.then(operation) : operation(), this.#timeout, what);
     } catch (error) {
       throw toSessionError(error, what);
     }
   }
 
+  #command(what: string, key: string, args: readonly string[]): Promise<unknown> {
+    return this.#run(what, () => this.#send(key, args));
+  }
+
   /** Runs a cached script, loading it into Redis the first time (or after a restart or failover). */
-  async #script(what: string, script: Script, key: string, args: readonly string[]): Promise<unknown> {
-    try {
-      const first = this.#firstConnection;
-      const run = async (): Promise<unknown> => {
-        try {
-          return await this.#send(key, ['EVALSHA', script.sha, '1', key, ...args]);
-        } catch (error) {
-          if (replyErrorCode(error) !== 'NOSCRIPT') throw error;
-          return this.#send(key, ['EVAL', script.source, '1', key, ...args]);
-        }
-      };
-      return await withTimeout(first ? first.then(run) : run(), this.#timeout, what);
-    } catch (error) {
-      throw toSessionError(error, what);
-    }
+  #script(what: string, script: Script, key: string, args: readonly string[]): Promise<unknown> {
+    return this.#run(what, async () => {
+      try {
+        return await this.#send(key, ['EVALSHA', script.sha, '1', key, ...args]);
+      } catch (error) {
+        if (replyErrorCode(error) !== 'NOSCRIPT') throw error;
+        return this.#send(key, ['EVAL', script.source, '1', key, ...args]);
+      }
+    });
   }
 
   #key(id: string): string {

@@ -6,6 +6,9 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SessionError } from '../../src/core/errors.js';
 import { MAX_COUNTER, type Store, type StoreField } from '../../src/stores/store.js';
+import { RedisStore } from '../../src/stores/redis.js';
+import type { RedisClientLike } from '../../src/stores/redis-client.js';
+import { startRedis, type RedisServer } from '../redis/server.js';
 
 /** A store under test, and how to read a session's remaining time to live and clean up. */
 export interface StoreFixture {
@@ -458,4 +461,39 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>):
       });
     });
   });
+}
+
+/** A connected client of some library, and how to close it. */
+export interface ConnectedClient<Client> {
+  readonly client: Client;
+  close(): Promise<void>;
+}
+
+/**
+ * Runs {@link storeContract} against `new RedisStore({ redis: client })` on a redis-server of its
+ * own, with the client `connect` makes; reads TTLs with PTTL. Resolves the server for more tests.
+ */
+export function redisStoreContract<Client extends RedisClientLike>(
+  name: string,
+  connect: (url: string) => Promise<ConnectedClient<Client>>,
+): () => Promise<RedisServer> {
+  let server: Promise<RedisServer> | undefined;
+  const redisServer = (): Promise<RedisServer> => (server ??= startRedis());
+  after(async () => {
+    if (server) await (await server).stop();
+  });
+  storeContract(name, async () => {
+    const redis = await redisServer();
+    const { client, close } = await connect(redis.url);
+    const store = new RedisStore({ redis: client });
+    return {
+      store,
+      ttlOf: async (id) => Number(await redis.command('PTTL', `session:${id}`)),
+      close: async () => {
+        await store.close();
+        await close();
+      },
+    };
+  });
+  return redisServer;
 }

@@ -2,20 +2,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { RedisStore } from '../../src/stores/redis.js';
-import { startRedis, type RedisServer } from '../redis/server.js';
-import { storeContract } from './contract.js';
-
-let server: RedisServer | undefined;
-const servers: RedisServer[] = [];
-
-/** One redis-server for the whole file, started on first use. */
-async function redisServer(): Promise<RedisServer> {
-  if (server === undefined) {
-    server = await startRedis();
-    servers.push(server);
-  }
-  return server;
-}
+import type { RedisServer } from '../redis/server.js';
+import { redisStoreContract } from './contract.js';
 
 async function connect(url: string): Promise<Redis> {
   const client = new Redis(url);
@@ -29,22 +17,9 @@ async function connect(url: string): Promise<Redis> {
   return client;
 }
 
-after(async () => {
-  for (const each of servers) await each.stop();
-});
-
-storeContract('RedisStore (ioredis client)', async () => {
-  const redis = await redisServer();
-  const client = await connect(redis.url);
-  const store = new RedisStore({ redis: client });
-  return {
-    store,
-    ttlOf: async (id) => Number(await redis.command('PTTL', `session:${id}`)),
-    close: async () => {
-      await store.close();
-      client.disconnect();
-    },
-  };
+const redisServer = redisStoreContract('RedisStore (ioredis client)', async (url) => {
+  const client = await connect(url);
+  return { client, close: async () => void client.disconnect() };
 });
 
 describe('RedisStore (ioredis) outside the contract', () => {

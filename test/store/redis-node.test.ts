@@ -4,21 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'redis';
 import { SessionError } from '../../src/core/errors.js';
 import { RedisStore } from '../../src/stores/redis.js';
-import { startRedis, type RedisServer } from '../redis/server.js';
-import { storeContract } from './contract.js';
-
-
-let server: RedisServer | undefined;
-const servers: RedisServer[] = [];
-
-/** One redis-server for the whole file, started on first use. */
-async function redisServer(): Promise<RedisServer> {
-  if (server === undefined) {
-    server = await startRedis();
-    servers.push(server);
-  }
-  return server;
-}
+import type { RedisServer } from '../redis/server.js';
+import { redisStoreContract } from './contract.js';
 
 function newClient(url: string) {
   const client = createClient({ url });
@@ -40,22 +27,9 @@ async function connectedClients(redis: RedisServer): Promise<number> {
   return Number(match[1]);
 }
 
-after(async () => {
-  for (const each of servers) await each.stop();
-});
-
-storeContract('RedisStore (node-redis client)', async () => {
-  const redis = await redisServer();
-  const client = await connect(redis.url);
-  const store = new RedisStore({ redis: client });
-  return {
-    store,
-    ttlOf: async (id) => Number(await redis.command('PTTL', `session:${id}`)),
-    close: async () => {
-      await store.close();
-      await client.close();
-    },
-  };
+const redisServer = redisStoreContract('RedisStore (node-redis client)', async (url) => {
+  const client = await connect(url);
+  return { client, close: () => client.close() };
 });
 
 describe('RedisStore (node-redis) outside the contract', () => {
