@@ -1,6 +1,7 @@
 import { SessionError } from './errors.js';
 import { isStore, type Store } from '../stores/store.js';
-import { isRedisClient, type RedisClientLike, type RedisConnectionOptions } from '../stores/redis-client.js';
+import { checkRedisOption, type RedisClientLike, type RedisConnectionOptions } from '../stores/redis-client.js';
+import { DEFAULT_REDIS_STORE_OPTIONS } from '../stores/redis.js';
 
 /** The SameSite attribute values latchkey accepts. */
 export type SameSite = 'lax' | 'strict' | 'none';
@@ -86,7 +87,7 @@ export const BROWSER_SESSION_STORE_LIFETIME = 7 * 24 * 60 * 60;
 
 /** The defaults of {@link SessionOptions}; the only place they are written down. */
 export const DEFAULT_OPTIONS = {
-  redis: 'redis://localhost:6379/0',
+  redis: DEFAULT_REDIS_STORE_OPTIONS.redis,
   cookieName: 'session',
   cookieLifetime: 1800,
   keyword: 'session',
@@ -94,7 +95,7 @@ export const DEFAULT_OPTIONS = {
   httpOnly: true,
   sameSite: 'lax',
   path: '/',
-  prefix: 'session:',
+  prefix: DEFAULT_REDIS_STORE_OPTIONS.prefix,
   touchInterval: 60,
 } as const satisfies SessionOptions;
 
@@ -235,14 +236,12 @@ export function resolveOptions(options: SessionOptions = {}): ResolvedOptions {
     }
     if (options.redis !== undefined) throw invalid(`give either store or redis, not both`);
     if (options.prefix !== undefined) {
-      throw invalid(`prefix applies only to the store latchkey creates from redis; set it on your store instead (new RedisStore({ client, prefix }))`);
+      throw invalid(`prefix applies only to the store latchkey creates from redis; set it on your store instead (new RedisStore({ redis, prefix }))`);
     }
   }
 
   const redis = options.redis ?? DEFAULT_OPTIONS.redis;
-  if (typeof redis !== 'string' && !isRedisClient(redis) && !isConnectionOptions(redis)) {
-    throw invalid(`redis must be a node-redis or ioredis client, a redis:// URL or { host, port, db, password }, got ${describe(redis)}`);
-  }
+  checkRedisOption(redis);
 
   const prefix = options.prefix ?? DEFAULT_OPTIONS.prefix;
   if (typeof prefix !== 'string') throw invalid(`prefix must be a string such as 'session:', got ${describe(prefix)}`);
@@ -262,8 +261,4 @@ export function resolveOptions(options: SessionOptions = {}): ResolvedOptions {
     touchInterval,
     storeLifetimeMs: storeLifetime * 1000,
   };
-}
-
-function isConnectionOptions(value: unknown): value is RedisConnectionOptions {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }

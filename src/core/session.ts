@@ -209,10 +209,11 @@ export class RequestSession implements Session<SessionData> {
 
   /** The Set-Cookie value this request must send, if any. */
   setCookie(): string | undefined {
-    if (this.#cookie === 'none' || (this.#cookie === 'set' && this.#id === undefined)) return undefined;
+    if (this.#cookie === 'none') return undefined;
     const secure = this.#rt.options.secure === 'auto' ? this.#ctx.isSecure() : this.#rt.options.secure;
-    return this.#id !== undefined && this.#cookie === 'set'
-      ? sessionCookie(this.#rt.options, this.#id, secure)
+    // 'set' always has an id: #create and #extended set one, #gone drops a pending 'set'.
+    return this.#cookie === 'set'
+      ? sessionCookie(this.#rt.options, this.#id as string, secure)
       : clearedCookie(this.#rt.options, secure);
   }
 
@@ -249,8 +250,13 @@ export class RequestSession implements Session<SessionData> {
     this.#candidate = undefined;
   }
 
-  /** The session `id` is not (or no longer) in the store: from now on this request has none. */
-  #gone(): void {
+  /**
+   * The session this request targeted is not (or no longer) in the store: from now on the request
+   * has none, and there is no id left to send.
+   */
+  #gone(sid?: string): void {
+    if (sid !== undefined) this.#rt.forget(sid);
+    if (this.#cookie === 'set') this.#cookie = 'none';
     this.#id = undefined;
     this.#candidate = undefined;
     this.#existed = false;
@@ -282,8 +288,7 @@ export class RequestSession implements Session<SessionData> {
         : undefined;
       const fields = await this.#rt.store.load(sid, refresh);
       if (fields === null) {
-        this.#rt.forget(sid);
-        this.#gone();
+        this.#gone(sid);
         return;
       }
       this.#confirmed(id);
@@ -346,26 +351,40 @@ export class RequestSession implements Session<SessionData> {
     await this.#serial(() => this.#write([], [key]));
   }
 
-  async #write(set: Array<[string, string]>, remove: string[]): Promise<void> {
+  /**
+   * Runs one conditional store operation on the session this request targets. On success the
+   * session is confirmed and its expiry (and the cookie's) extended; when the operation finds no
+   * session (unknown, expired, or deleted by a concurrent request) the request has none from then
+   * on and resolves `null`: that id is never brought back.
+   */
+  async #change<T>(operation: (sid: string, lastSeen: StoreField, ttlMs: number) => Promise<T | null>): Promise<T | null> {
     const id = this.#target();
-    if (id !== undefined) {
-      const sid = storageId(id);
-      const now = Date.now();
-      const fields: StoreField[] = set.map(([key, json]) => [toField(key), json]);
-      fields.push([LAST_SEEN, String(now)]);
-      if (await this.#rt.store.update(sid, fields, remove.map(toField), this.#rt.options.storeLifetimeMs)) {
-        this.#confirmed(id);
-        this.#extended(sid, now);
-        for (const [key, json] of set) this.#data?.set(key, json);
-        for (const key of remove) this.#data?.delete(key);
-        return;
-      }
-      // Unknown, expired, or deleted by a concurrent request: never bring that id back.
-      this.#rt.forget(sid);
-      this.#gone();
+    if (id === undefined) return null;
+    const sid = storageId(id);
+    const now = Date.now();
+    const result = await operation(sid, [LAST_SEEN, String(now)], this.#rt.options.storeLifetimeMs);
+    if (result === null) {
+      this.#gone(sid);
+      return null;
     }
-    if (set.length > 0) await this.#create(new Map(set));
-    else this.#data ??= new Map();
+    this.#confirmed(id);
+    this.#extended(sid, now);
+    return result;
+  }
+
+  async #write(set: Array<[string, string]>, remove: string[]): Promise<void> {
+    const fields: StoreField[] = set.map(([key, json]) => [toField(key), json]);
+    const updated = await this.#change(async (sid, lastSeen, ttlMs) =>
+      (await this.#rt.store.update(sid, [...fields, lastSeen], remove.map(toField), ttlMs)) || null,
+    );
+    if (updated) {
+      for (const [key, json] of set) this.#data?.set(key, json);
+      for (const key of remove) this.#data?.delete(key);
+    } else if (set.length > 0) {
+      await this.#create(new Map(set));
+    } else {
+      this.#data ??= new Map();
+    }
   }
 
   async incr(key: string, by = 1): Promise<number> {
@@ -374,19 +393,10 @@ export class RequestSession implements Session<SessionData> {
       throw new SessionError('INVALID_ARGUMENT', `incr('${key}', by) takes a whole number, got ${String(by)}`);
     }
     return this.#serial(async () => {
-      const id = this.#target();
-      if (id !== undefined) {
-        const sid = storageId(id);
-        const now = Date.now();
-        const value = await this.#rt.store.increment(sid, toField(key), by, [[LAST_SEEN, String(now)]], this.#rt.options.storeLifetimeMs);
-        if (value !== null) {
-          this.#confirmed(id);
-          this.#extended(sid, now);
-          this.#data?.set(key, String(value));
-          return value;
-        }
-        this.#rt.forget(sid);
-        this.#gone();
+      const value = await this.#change((sid, lastSeen, ttlMs) => this.#rt.store.increment(sid, toField(key), by, [lastSeen], ttlMs));
+      if (value !== null) {
+        this.#data?.set(key, String(value));
+        return value;
       }
       await this.#create(new Map([[key, String(by)]]));
       return by;
@@ -423,12 +433,9 @@ export class RequestSession implements Session<SessionData> {
   destroy(): Promise<void> {
     return this.#serial(async () => {
       const id = this.#target();
-      if (id !== undefined) {
-        const sid = storageId(id);
-        await this.#rt.store.destroy(sid);
-        this.#rt.forget(sid);
-      }
-      this.#gone();
+      const sid = id === undefined ? undefined : storageId(id);
+      if (sid !== undefined) await this.#rt.store.destroy(sid);
+      this.#gone(sid);
       this.#cookie = this.#cookiePresent ? 'clear' : 'none';
     });
   }
@@ -437,13 +444,13 @@ export class RequestSession implements Session<SessionData> {
     return this.#serial(async () => {
       const id = this.#target();
       if (id === undefined) return;
+      // Checked before take(): without a way to send the new id, the old session must survive.
       if (this.#ctx.headersSent()) {
         throw new SessionError('HEADERS_SENT', 'cannot regenerate the session after the response headers were sent: the browser would keep the old id.');
       }
       const sid = storageId(id);
       const fields = await this.#rt.store.take(sid);
-      this.#rt.forget(sid);
-      this.#gone();
+      this.#gone(sid);
       this.#cookie = this.#cookiePresent ? 'clear' : 'none';
       if (fields === null) return;
       await this.#create(userData(fields), fields.get(CREATED_AT));

@@ -63,6 +63,20 @@ export function isRedisClient(value: unknown): value is RedisClientLike {
 }
 
 /**
+ * Checks the `redis` option of the middleware and of {@link RedisStore}: a client, a URL string or
+ * connection options (their details are checked when the URL is built).
+ * @throws {@link SessionError} `INVALID_OPTIONS` for anything else
+ */
+export function checkRedisOption(value: unknown): asserts value is RedisClientLike | string | RedisConnectionOptions {
+  if (typeof value === 'string' || isRedisClient(value)) return;
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) return;
+  throw new SessionError(
+    'INVALID_OPTIONS',
+    `redis must be a node-redis or ioredis client, a redis:// URL or { host, port, db, password }, got ${Array.isArray(value) ? 'an array' : String(value)}`,
+  );
+}
+
+/**
  * Turns any supported client into one raw-command function, so node-redis and ioredis behave
  * the same: same arguments, same replies (RESP2 shapes), routing by key on clusters.
  */

@@ -3,6 +3,7 @@ import { SessionError } from '../core/errors.js';
 import { MAX_COUNTER, type Store, type StoreField, type StoreRefresh } from './store.js';
 import {
   createOwnedClient,
+  checkRedisOption,
   isRedisClient,
   pickRedisLibrary,
   replyErrorCode,
@@ -145,9 +146,10 @@ export class RedisStore implements Store {
     }
     this.#prefix = prefix;
     this.#timeout = timeout;
+    checkRedisOption(redis);
     if (isRedisClient(redis)) {
       this.#send = toSendCommand(redis);
-    } else if (typeof redis === 'string' || (redis !== null && typeof redis === 'object')) {
+    } else {
       const url = toRedisUrl(redis);
       this.#owned = createOwnedClient(url, pickRedisLibrary(), timeout);
       this.#send = this.#owned.send;
@@ -157,11 +159,6 @@ export class RedisStore implements Store {
         this.#firstConnection = undefined;
       };
       this.#firstConnection = withTimeout(this.#owned.ready, timeout, 'connect').then(settled, settled);
-    } else {
-      throw new SessionError(
-        'INVALID_OPTIONS',
-        `redis must be a node-redis or ioredis client, a redis:// URL or { host, port, db, password }, got ${String(redis)}`,
-      );
     }
   }
 
