@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import onHeaders from 'on-headers';
+import { openNodeSession } from '../core/http.js';
 import { SessionManager } from '../core/manager.js';
 import type { SessionOptions } from '../core/options.js';
 import type { Session, SessionData } from '../core/session.js';
@@ -44,19 +44,10 @@ export function session<Data extends object = SessionData>(options: SessionOptio
   const manager = new SessionManager<Data>(options);
   const keyword = manager.options.keyword;
   const middleware = (req: ExpressRequest, res: ServerResponse, next: (error?: unknown) => void): void => {
-    const handle = manager.open({
-      cookieHeader: () => req.headers.cookie,
-      // Express' req.secure honours the app's 'trust proxy' setting.
-      isSecure: () => req.secure ?? false,
-      headersSent: () => res.headersSent,
-      onActive: () =>
-        onHeaders(res, () => {
-          const cookie = handle.setCookie();
-          if (cookie !== undefined) res.appendHeader('Set-Cookie', cookie);
-        }),
-    });
+    // Express' req.secure honours the app's 'trust proxy' setting.
+    const { session } = openNodeSession(manager, req, res, () => req.secure ?? false);
     // defineProperty, not assignment: Express 5 has getter-only request properties (query).
-    Object.defineProperty(req, keyword, { value: handle.session, configurable: true, enumerable: true, writable: true });
+    Object.defineProperty(req, keyword, { value: session, configurable: true, enumerable: true, writable: true });
     next();
   };
   return Object.assign(middleware, {

@@ -38,15 +38,12 @@ export function session<Data extends object = SessionData, Keyword extends strin
   const manager = new SessionManager<Data>(options);
   const keyword = manager.options.keyword as Keyword;
   const middleware: MiddlewareHandler<SessionEnv<Data, Keyword>> = async (c, next) => {
-    let done = false;
     const handle = manager.open({
       cookieHeader: () => c.req.header('cookie'),
       isSecure: () => c.req.url.startsWith('https:'),
-      headersSent: () => done,
     });
     c.set(keyword, handle.session);
     await next();
-    done = true;
     const cookie = handle.setCookie();
     if (cookie !== undefined) c.header('Set-Cookie', cookie, { append: true });
   };

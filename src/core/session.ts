@@ -101,8 +101,12 @@ export interface RequestContext {
   cookieHeader(): string | undefined;
   /** Whether the request came over HTTPS (used when `secure` is `'auto'`). */
   isSecure(): boolean;
-  /** Whether the response headers have been sent, so no cookie can be set any more. */
-  headersSent(): boolean;
+  /**
+   * Whether the response headers have been sent, so no cookie can be set any more. Needed only
+   * where headers can go out before {@link SessionHandle.setCookie} is called (e.g. a response
+   * written directly to the socket); after that call the core knows by itself.
+   */
+  headersSent?(): boolean;
   /** Called once, when a handler first uses the session. */
   onActive?(): void;
 }
@@ -193,6 +197,8 @@ export class RequestSession implements Session<SessionData> {
   /** Operations that reach the store run one after another, in call order. */
   #queue: Promise<unknown> = Promise.resolve();
   #cookie: CookieAction = 'none';
+  /** Whether the adapter has taken the Set-Cookie value: the headers are on their way out. */
+  #sealed = false;
 
   constructor(runtime: SessionRuntime, context: RequestContext) {
     this.#rt = runtime;
@@ -207,14 +213,19 @@ export class RequestSession implements Session<SessionData> {
     return !this.#existed;
   }
 
-  /** The Set-Cookie value this request must send, if any. */
+  /** The Set-Cookie value this request must send, if any. From now on no new id can reach the browser. */
   setCookie(): string | undefined {
+    this.#sealed = true;
     if (this.#cookie === 'none') return undefined;
     const secure = this.#rt.options.secure === 'auto' ? this.#ctx.isSecure() : this.#rt.options.secure;
     // 'set' always has an id: #create and #extended set one, #gone drops a pending 'set'.
     return this.#cookie === 'set'
       ? sessionCookie(this.#rt.options, this.#id as string, secure)
       : clearedCookie(this.#rt.options, secure);
+  }
+
+  #headersSent(): boolean {
+    return this.#sealed || (this.#ctx.headersSent?.() ?? false);
   }
 
   #activate(): void {
@@ -405,7 +416,7 @@ export class RequestSession implements Session<SessionData> {
 
   /** Stores `data` (user keys, JSON values) as a new session under a fresh id. */
   async #create(data: Map<string, string>, createdAt?: string): Promise<void> {
-    if (this.#ctx.headersSent()) {
+    if (this.#headersSent()) {
       throw new SessionError(
         'HEADERS_SENT',
         'cannot start a session after the response headers were sent: the browser would never get its cookie. Write to the session before sending the response.',
@@ -445,7 +456,7 @@ export class RequestSession implements Session<SessionData> {
       const id = this.#target();
       if (id === undefined) return;
       // Checked before take(): without a way to send the new id, the old session must survive.
-      if (this.#ctx.headersSent()) {
+      if (this.#headersSent()) {
         throw new SessionError('HEADERS_SENT', 'cannot regenerate the session after the response headers were sent: the browser would keep the old id.');
       }
       const sid = storageId(id);
@@ -464,6 +475,9 @@ export class RequestSession implements Session<SessionData> {
 export interface SessionHandle<Data extends object = SessionData> {
   /** The session, for the handler. */
   readonly session: Session<Data>;
-  /** The Set-Cookie header value the response must carry, if any; call it just before headers go out. */
+  /**
+   * The Set-Cookie header value the response must carry, if any. Call it once, just before the
+   * headers go out: afterwards, starting or regenerating a session throws `HEADERS_SENT`.
+   */
   setCookie(): string | undefined;
 }

@@ -5,12 +5,19 @@ import { Hono } from 'hono';
 import { serve } from '@hono/node-server';
 import express5 from 'express';
 import express4 from 'express4';
+import Fastify from 'fastify';
+import Koa from 'koa';
+import Koa2 from 'koa2';
+import { createServer } from 'node:http';
 import { createClient } from 'redis';
 import { Redis } from 'ioredis';
 import { MemoryStore, RedisStore, type Session, type SessionOptions, type Store } from '../../src/index.js';
 import { storageId as storageIdOf } from '../../src/core/id.js';
 import { session as honoSession } from '../../src/adapters/hono.js';
 import { session as expressSession } from '../../src/adapters/express.js';
+import { session as fastifySession } from '../../src/adapters/fastify.js';
+import { session as koaSession } from '../../src/adapters/koa.js';
+import { defaultErrorHandler, withSession } from '../../src/adapters/node.js';
 import { startRedis, type RedisServer } from '../redis/server.js';
 
 /** What a test route gets: the session and the query string. */
@@ -19,6 +26,8 @@ export type Route = (session: Session, query: URLSearchParams) => Promise<unknow
 /** A running app with the session middleware and the test's routes at `/<name>`. */
 export interface App {
   readonly url: string;
+  /** Errors that reached the framework's own error path (handler, hook or event), in order. */
+  readonly errors: unknown[];
   close(): Promise<void>;
 }
 
@@ -29,40 +38,56 @@ export interface AdapterHarness {
 }
 
 /** Runs `route` and turns what it returns into status and body. */
-function reply(result: unknown): { status: number; body: string; type: string } {
+function toResponse(result: unknown): { status: number; body: string; type: string } {
   if (typeof result === 'string') return { status: 200, body: result, type: 'text/plain; charset=utf-8' };
   return { status: 200, body: JSON.stringify(result ?? null), type: 'application/json' };
 }
 
-async function listen(server: Server): Promise<App> {
+/** Waits for `server` to listen; the app it serves is closed by `closeApp` after the server. */
+async function listen(server: Server, errors: unknown[], closeApp: () => Promise<void>): Promise<App> {
   if (!server.listening) await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
+    errors,
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await closeApp();
     },
   };
+}
+
+function keywordOf(options: SessionOptions): string {
+  return options.keyword ?? 'session';
+}
+
+/** The session a framework put on its request or context under `keyword`. */
+function sessionAt(holder: object, keyword: string): Session {
+  return (holder as Record<string, Session>)[keyword] as Session;
 }
 
 const hono: AdapterHarness = {
   name: 'hono',
   async start(options, routes) {
-    const keyword = options.keyword ?? 'session';
+    const errors: unknown[] = [];
     const middleware = honoSession(options);
     const app = new Hono();
+    // Watches the default error handler's work without replacing it.
+    app.use(async (c, next) => {
+      await next();
+      if (c.error) errors.push(c.error);
+    });
     app.use(middleware);
     app.all('/:route', async (c) => {
       const route = routes[c.req.param('route')];
       if (!route) return c.text('no such route', 404);
-      const session = (c as unknown as { get(key: string): Session }).get(keyword);
-      const { status, body, type } = reply(await route(session, new URL(c.req.url).searchParams));
+      const session = (c as unknown as { get(key: string): Session }).get(keywordOf(options));
+      const { status, body, type } = toResponse(await route(session, new URL(c.req.url).searchParams));
       return c.body(body, status as 200, { 'content-type': type });
     });
     const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server;
-    const running = await listen(server);
-    return { url: running.url, close: async () => (await running.close(), await middleware.close()) };
+    return listen(server, errors, () => middleware.close());
   },
 };
 
@@ -70,7 +95,7 @@ function expressHarness(name: string, createApp: typeof express5, catchErrors: b
   return {
     name,
     async start(options, routes) {
-      const keyword = options.keyword ?? 'session';
+      const errors: unknown[] = [];
       const middleware = expressSession(options);
       const app = createApp();
       app.use(middleware);
@@ -78,26 +103,105 @@ function expressHarness(name: string, createApp: typeof express5, catchErrors: b
         const route = routes[req.params.route as string];
         if (!route) return void res.status(404).send('no such route');
         const run = async (): Promise<void> => {
-          const session = (req as unknown as Record<string, Session>)[keyword] as Session;
-          const { status, body, type } = reply(await route(session, new URL(req.url, 'http://x').searchParams));
+          const { status, body, type } = toResponse(await route(sessionAt(req, keywordOf(options)), new URL(req.url, 'http://x').searchParams));
           res.status(status).type(type).send(body);
         };
         // Express 5 sends a rejected handler promise to the error handler; Express 4 needs next().
         if (catchErrors) await run().catch(next);
         else await run();
       });
-      const server = app.listen(0, '127.0.0.1');
-      const running = await listen(server);
-      return { url: running.url, close: async () => (await running.close(), await middleware.close()) };
+      // Watches errors on their way to Express' default error handler.
+      app.use((error: unknown, _req: unknown, _res: unknown, next: (error: unknown) => void) => {
+        errors.push(error);
+        next(error);
+      });
+      return listen(app.listen(0, '127.0.0.1'), errors, () => middleware.close());
     },
   };
 }
+
+const fastify: AdapterHarness = {
+  name: 'fastify',
+  async start(options, routes) {
+    const errors: unknown[] = [];
+    const app = Fastify();
+    await app.register(fastifySession, options);
+    // An onError hook observes; Fastify's default error handler still answers.
+    app.addHook('onError', async (_request, _reply, error) => void errors.push(error));
+    app.all('/:route', async (request, reply) => {
+      const route = routes[(request.params as { route: string }).route];
+      if (!route) return reply.code(404).send('no such route');
+      const { status, body, type } = toResponse(await route(sessionAt(request, keywordOf(options)), new URL(request.url, 'http://x').searchParams));
+      return reply.code(status).type(type).send(body);
+    });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    // app.close() closes the server and, through the plugin's onClose hook, the session manager.
+    return listen(app.server, errors, () => app.close());
+  },
+};
+
+function koaHarness(name: string, Application: typeof Koa): AdapterHarness {
+  return {
+    name,
+    async start(options, routes) {
+      const errors: unknown[] = [];
+      const middleware = koaSession(options);
+      const app = new Application();
+      // Koa's 'error' event; with a listener, Koa leaves logging to it.
+      app.on('error', (error: unknown) => errors.push(error));
+      app.use(middleware);
+      app.use(async (ctx) => {
+        const route = routes[ctx.path.slice(1)];
+        if (!route) {
+          ctx.status = 404;
+          ctx.body = 'no such route';
+          return;
+        }
+        const { status, body, type } = toResponse(await route(sessionAt(ctx, keywordOf(options)), new URLSearchParams(ctx.querystring)));
+        ctx.status = status;
+        ctx.type = type;
+        ctx.body = body;
+      });
+      return listen(app.listen(0, '127.0.0.1'), errors, () => middleware.close());
+    },
+  };
+}
+
+const node: AdapterHarness = {
+  name: 'node',
+  async start(options, routes) {
+    const errors: unknown[] = [];
+    // node:http has no keyword: the session is the handler's third argument.
+    const { keyword: _keyword, ...sessionOptions } = options;
+    const listener = withSession(
+      {
+        ...sessionOptions,
+        onError: (error, req, res) => {
+          errors.push(error);
+          defaultErrorHandler(error, req, res);
+        },
+      },
+      async (req, res, session) => {
+        const url = new URL(req.url ?? '/', 'http://x');
+        const route = routes[url.pathname.slice(1)];
+        if (!route) return void res.writeHead(404).end('no such route');
+        const { status, body, type } = toResponse(await route(session, url.searchParams));
+        res.writeHead(status, { 'content-type': type }).end(body);
+      },
+    );
+    return listen(createServer(listener).listen(0, '127.0.0.1'), errors, () => listener.close());
+  },
+};
 
 /** Every adapter the conformance suite runs against. */
 export const ADAPTERS: readonly AdapterHarness[] = [
   hono,
   expressHarness('express5', express5, false),
   expressHarness('express4', express4 as unknown as typeof express5, true),
+  fastify,
+  koaHarness('koa3', Koa),
+  koaHarness('koa2', Koa2 as unknown as typeof Koa),
+  node,
 ];
 
 /** Looks into the store a test runs against, the way a user would with redis-cli. */

@@ -1,7 +1,7 @@
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createSessionId, type SessionOptions } from '../../src/index.js';
+import { createSessionId, isSessionError, type SessionOptions } from '../../src/index.js';
 import { ADAPTERS, Browser, parseSetCookie, STORES, type App, type Route, type StoreUnderTest } from './harness.js';
 
 /** A promise the test resolves to let a held request go on. */
@@ -22,8 +22,11 @@ function param(query: URLSearchParams, name: string): string {
   return value;
 }
 
+/** An error a route throws on purpose, to follow it through the framework's error path. */
+class RouteError extends Error {}
+
 /** The routes most tests use; each returns what the session shows. */
-function routes(gates: Map<string, Gate>, sut: StoreUnderTest): Record<string, Route> {
+function routes(gates: Map<string, Gate>, sut: StoreUnderTest, late: Array<Promise<unknown>>): Record<string, Route> {
   return {
     plain: async () => 'plain',
     get: async (s, q) => ({ value: (await s.get(param(q, 'key'))) ?? null, id: s.id ?? null, isNew: s.isNew }),
@@ -80,6 +83,15 @@ function routes(gates: Map<string, Gate>, sut: StoreUnderTest): Record<string, R
       await s.regenerate();
       return { before, after: s.id, all: await s.all(), isNew: s.isNew };
     },
+    setThenThrow: async (s) => {
+      await s.set('a', 1);
+      throw new RouteError('thrown after a write');
+    },
+    late: async (s) => {
+      // Answers at once and uses the session only after the response has gone out.
+      late.push(sleep(50).then(() => s.set('late', 1)));
+      return 'answered';
+    },
     hold: async (s, q) => {
       const gate = gates.get(param(q, 'gate')) as Gate;
       await s.get('a');
@@ -104,23 +116,30 @@ export function conformance(storeName: string): void {
       let sut: StoreUnderTest;
       let app: App | undefined;
       const gates = new Map<string, Gate>();
+      const late: Array<Promise<unknown>> = [];
+      const unhandled: unknown[] = [];
+      const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
 
       before(async () => {
         sut = await makeStore();
+        process.on('unhandledRejection', onUnhandled);
       });
       after(async () => {
+        process.off('unhandledRejection', onUnhandled);
         await sut.close();
       });
       beforeEach(async () => {
         await sut.reset();
       });
       afterEach(async () => {
+        await Promise.allSettled(late.splice(0));
         await app?.close();
         app = undefined;
+        assert.deepEqual(unhandled.splice(0), [], 'no unhandled rejections');
       });
 
       async function start(options: SessionOptions = {}, extra: Record<string, Route> = {}): Promise<Browser> {
-        app = await adapter.start({ ...sut.options, ...options }, { ...routes(gates, sut), ...extra });
+        app = await adapter.start({ ...sut.options, ...options }, { ...routes(gates, sut, late), ...extra });
         return new Browser(app.url, options.cookieName ?? 'session');
       }
 
@@ -399,6 +418,32 @@ export function conformance(storeName: string): void {
         });
       });
 
+      describe('errors', () => {
+        it("a handler's error takes the framework's error path, and the session it wrote keeps its cookie", async () => {
+          const browser = await start();
+          const response = await browser.get('/setThenThrow');
+          assert.equal(response.status, 500);
+          assert.equal(app?.errors.length, 1);
+          assert.ok(app?.errors[0] instanceof RouteError, `the error handler got ${String(app?.errors[0])}`);
+          assert.equal(response.setCookie.length, 1, 'the session exists, so the browser must get its id');
+          assert.ok(browser.cookie);
+          assert.equal((await sut.hash(browser.cookie))?.get('a'), '1');
+          assert.deepEqual(await browser.json('/get?key=a'), { value: 1, id: browser.cookie, isNew: false });
+        });
+
+        it('refuses to start a session once the response has gone out: HEADERS_SENT, nothing stored', async () => {
+          const browser = await start();
+          const response = await browser.get('/late');
+          assert.equal(response.body, 'answered');
+          assert.deepEqual(response.setCookie, []);
+          const [outcome] = await Promise.allSettled(late.splice(0));
+          assert.equal(outcome?.status, 'rejected');
+          const reason = (outcome as PromiseRejectedResult).reason as unknown;
+          assert.ok(isSessionError(reason, 'HEADERS_SENT'), `rejected with ${String(reason)}`);
+          assert.deepEqual(await sut.keys(), [], 'a session whose id no browser can know was not stored');
+        });
+      });
+
       describe('destroy and regenerate', () => {
         it('destroy() deletes the session and expires the cookie', async () => {
           const { browser, id } = await withSession();
@@ -505,6 +550,10 @@ export function conformance(storeName: string): void {
           assert.ok(Date.now() - started < 1800, `took ${Date.now() - started} ms`);
           assert.equal((await browser.get('/plain')).status, 200, 'requests that do not use the session still work');
           assert.equal((await browser.get('/set?key=b&value=1')).status, 503);
+          assert.equal(app?.errors.length, 2);
+          for (const error of app?.errors ?? []) {
+            assert.ok(isSessionError(error, 'STORE_UNAVAILABLE'), `the error handler got ${String(error)}`);
+          }
           await sut.redis.restart();
           const deadline = Date.now() + 5000;
           let status = 0;

@@ -1,17 +1,39 @@
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SessionError } from '../../src/core/errors.js';
 import { MemoryStore } from '../../src/stores/memory.js';
-import { storeContract } from './contract.js';
+import { storeContract } from 'latchkey/testing';
 
-storeContract('MemoryStore', async () => {
-  const store = new MemoryStore();
-  return {
-    store,
-    ttlOf: async (id) => store.inspect(id)?.ttlMs ?? -2,
-    close: () => store.close(),
-  };
+// Registered through an explicit TestApi, as a Vitest or Jest user would: this also proves that
+// every test the contract registers goes through the functions it is given.
+const registered = { tests: 0, ran: 0 };
+storeContract(
+  'MemoryStore',
+  async () => {
+    const store = new MemoryStore();
+    return {
+      store,
+      ttlOf: async (id) => store.inspect(id)?.ttlMs ?? -2,
+      close: () => store.close(),
+    };
+  },
+  {
+    describe: (name, body) => describe(name, body),
+    it: (name, body) => {
+      registered.tests++;
+      return it(name, async () => {
+        await body();
+        registered.ran++;
+      });
+    },
+    before: (body) => before(body),
+    after: (body) => after(body),
+  },
+);
+after(() => {
+  assert.ok(registered.tests >= 36, `the contract registered ${registered.tests} tests`);
+  assert.equal(registered.ran, registered.tests);
 });
 
 function assertInvalidOptions(make: () => unknown): void {

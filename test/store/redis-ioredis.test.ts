@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { RedisStore } from '../../src/stores/redis.js';
 import type { RedisServer } from '../redis/server.js';
-import { redisStoreContract } from './contract.js';
+import { redisStoreContract } from './redis-contract.js';
 
 async function connect(url: string): Promise<Redis> {
   const client = new Redis(url);

@@ -5,7 +5,7 @@ import { createClient } from 'redis';
 import { SessionError } from '../../src/core/errors.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import type { RedisServer } from '../redis/server.js';
-import { redisStoreContract } from './contract.js';
+import { redisStoreContract } from './redis-contract.js';
 
 function newClient(url: string) {
   const client = createClient({ url });

@@ -37,7 +37,6 @@ describe('a session within one request', () => {
     let active = 0;
     const handle = manager.open(context({ cookieHeader: () => (reads++, undefined), onActive: () => active++ }));
     assert.equal(reads + active, 0);
-    assert.equal(handle.setCookie(), undefined);
     await handle.session.get('x');
     await handle.session.has('x');
     await handle.session.set('x', 1);
@@ -51,6 +50,14 @@ describe('a session within one request', () => {
     await Promise.all([session.set('a', 1), session.set('b', 2), session.incr('n'), session.set({ c: 3 })]);
     assert.equal(store.size, 1);
     assert.deepEqual(await session.all(), { a: 1, b: 2, n: 1, c: 3 });
+  });
+
+  it('refuses to start a session once the adapter took the Set-Cookie value, and stores nothing', async () => {
+    const { store, manager } = setup();
+    const handle = manager.open(context());
+    assert.equal(handle.setCookie(), undefined);
+    await assert.rejects(handle.session.set('a', 1), (error: unknown) => error instanceof SessionError && error.code === 'HEADERS_SENT');
+    assert.equal(store.size, 0);
   });
 
   it('refuses to start a session once headers are sent, and stores nothing', async () => {

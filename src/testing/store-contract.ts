@@ -1,20 +1,22 @@
 // One contract for every Store: the semantics documented in src/stores/store.ts, checked through
 // the Store methods only (plus an optional helper that reads the real remaining time to live).
-import { after, before, describe, it } from 'node:test';
+import * as nodeTest from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SessionError } from '../../src/core/errors.js';
-import { MAX_COUNTER, type Store, type StoreField } from '../../src/stores/store.js';
-import { RedisStore } from '../../src/stores/redis.js';
-import type { RedisClientLike } from '../../src/stores/redis-client.js';
-import { startRedis, type RedisServer } from '../redis/server.js';
+import { SessionError } from '../core/errors.js';
+import { MAX_COUNTER, type Store, type StoreField } from '../stores/store.js';
 
 /** A store under test, and how to read a session's remaining time to live and clean up. */
 export interface StoreFixture {
+  /** The store the contract runs against. */
   readonly store: Store;
-  /** Remaining time to live of the session `id` in ms; -2 when it does not exist. */
+  /**
+   * Remaining time to live of the entry `id` in ms; -2 when it does not exist (as Redis' PTTL
+   * says). Without it, the contract checks expiry only by waiting for it.
+   */
   ttlOf?(id: string): Promise<number>;
+  /** Releases what `setup` opened; called once after the tests. */
   close(): Promise<void>;
 }
 
@@ -42,10 +44,43 @@ async function rejectsWithCode(promise: Promise<unknown>, code: SessionError['co
 }
 
 /**
- * Registers `describe(name)` with tests of the {@link Store} contract. `setup` runs once before
- * the tests; every test uses its own ids, so the tests do not depend on each other.
+ * The test functions the contract registers its tests with. By default those of `node:test`;
+ * pass Vitest's or Jest's (`{ describe, it, before: beforeAll, after: afterAll }`) to run the
+ * contract there.
  */
-export function storeContract(name: string, setup: () => Promise<StoreFixture>): void {
+export interface TestApi {
+  describe(name: string, body: () => void): unknown;
+  it(name: string, body: () => Promise<void>): unknown;
+  before(body: () => Promise<void>): unknown;
+  after(body: () => Promise<void>): unknown;
+}
+
+const NODE_TEST: TestApi = {
+  describe: (name, body) => nodeTest.describe(name, body),
+  it: (name, body) => nodeTest.it(name, body),
+  before: (body) => nodeTest.before(body),
+  after: (body) => nodeTest.after(body),
+};
+
+/**
+ * Registers `describe(name)` with the tests of the {@link Store} contract: every operation, its
+ * conditions, expiry, field names and values, concurrency. A store that passes them behaves like
+ * latchkey's own stores, so sessions behave the same on it. `setup` runs once before the tests;
+ * every test uses its own ids, so the tests do not depend on each other, and a shared backend
+ * needs no cleaning between them. Some tests wait a few seconds for entries to expire.
+ *
+ * ```ts
+ * import { storeContract } from 'latchkey/testing';
+ * storeContract('MyStore', async () => {
+ *   const store = new MyStore();
+ *   return { store, ttlOf: (id) => store.ttl(id), close: () => store.close() };
+ * });
+ * ```
+ *
+ * @param test - the test functions to register with; `node:test`'s by default
+ */
+export function storeContract(name: string, setup: () => Promise<StoreFixture>, test: TestApi = NODE_TEST): void {
+  const { describe, it, before, after } = test;
   describe(name, () => {
     let fixture: StoreFixture | undefined;
 
@@ -461,39 +496,4 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>):
       });
     });
   });
-}
-
-/** A connected client of some library, and how to close it. */
-export interface ConnectedClient<Client> {
-  readonly client: Client;
-  close(): Promise<void>;
-}
-
-/**
- * Runs {@link storeContract} against `new RedisStore({ redis: client })` on a redis-server of its
- * own, with the client `connect` makes; reads TTLs with PTTL. Resolves the server for more tests.
- */
-export function redisStoreContract<Client extends RedisClientLike>(
-  name: string,
-  connect: (url: string) => Promise<ConnectedClient<Client>>,
-): () => Promise<RedisServer> {
-  let server: Promise<RedisServer> | undefined;
-  const redisServer = (): Promise<RedisServer> => (server ??= startRedis());
-  after(async () => {
-    if (server) await (await server).stop();
-  });
-  storeContract(name, async () => {
-    const redis = await redisServer();
-    const { client, close } = await connect(redis.url);
-    const store = new RedisStore({ redis: client });
-    return {
-      store,
-      ttlOf: async (id) => Number(await redis.command('PTTL', `session:${id}`)),
-      close: async () => {
-        await store.close();
-        await close();
-      },
-    };
-  });
-  return redisServer;
 }

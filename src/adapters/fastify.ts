@@ -1,0 +1,60 @@
+import type { FastifyPluginCallback, FastifyRequest } from 'fastify';
+import fastifyPlugin from 'fastify-plugin';
+import { SessionManager } from '../core/manager.js';
+import type { SessionOptions } from '../core/options.js';
+import type { Session, SessionHandle } from '../core/session.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The session of this request, set by latchkey's `session` plugin. */
+    session: Session;
+  }
+}
+
+/** Where a request keeps what the plugin needs at onSend; not part of the public request shape. */
+const HANDLE = Symbol('latchkey.handle');
+
+type WithHandle = FastifyRequest & { [HANDLE]: SessionHandle | null };
+
+const plugin: FastifyPluginCallback<SessionOptions> = (fastify, options, done) => {
+  const manager = new SessionManager(options);
+  const keyword = manager.options.keyword;
+  fastify.decorateRequest(keyword, null);
+  fastify.decorateRequest(HANDLE, null);
+  fastify.addHook('onRequest', (request, reply, next) => {
+    const handle = manager.open({
+      cookieHeader: () => request.headers.cookie,
+      // request.protocol honours the app's trustProxy setting.
+      isSecure: () => request.protocol === 'https',
+      headersSent: () => reply.sent,
+    });
+    (request as unknown as Record<string, Session>)[keyword] = handle.session;
+    (request as WithHandle)[HANDLE] = handle;
+    next();
+  });
+  fastify.addHook('onSend', (request, reply, payload, next) => {
+    const cookie = (request as WithHandle)[HANDLE]?.setCookie();
+    if (cookie !== undefined) reply.header('set-cookie', cookie);
+    next(null, payload);
+  });
+  fastify.addHook('onClose', (_instance, next) => {
+    manager.close().then(() => next(), next);
+  });
+  done();
+};
+
+/**
+ * Session plugin for Fastify 5. Register it once, at the root or in the encapsulated context
+ * that needs sessions; handlers there get the session as `request.session` (or
+ * `request[keyword]`). A `SessionError` thrown by a handler reaches Fastify's error handler,
+ * which answers 503 for `STORE_UNAVAILABLE`. Closing the app closes the Redis connection the
+ * plugin created itself (a client or store you passed stays open).
+ *
+ * ```ts
+ * await app.register(session, { redis: client });
+ * app.get('/', async (request) => `Hello, ${await request.session.get('name')}`);
+ * ```
+ *
+ * @throws {@link SessionError} `INVALID_OPTIONS` when an option is wrong (at registration)
+ */
+export const session = fastifyPlugin(plugin, { fastify: '5.x', name: 'latchkey' });

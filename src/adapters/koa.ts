@@ -1,0 +1,54 @@
+import type { DefaultState, Middleware } from 'koa';
+import { openNodeSession } from '../core/http.js';
+import { SessionManager } from '../core/manager.js';
+import type { SessionOptions } from '../core/options.js';
+import type { Session, SessionData } from '../core/session.js';
+
+declare module 'koa' {
+  interface DefaultContext {
+    /** The session of this request, set by latchkey's `session()` middleware. */
+    session: Session;
+  }
+}
+
+/** The context properties the middleware adds: `ctx[keyword]` is the session. */
+export type KoaSessionContext<Data extends object = SessionData, Keyword extends string = 'session'> = {
+  [K in Keyword]: Session<Data>;
+};
+
+/** The Koa middleware returned by {@link session}. */
+export type KoaSessionMiddleware<Data extends object = SessionData, Keyword extends string = 'session'> = Middleware<
+  DefaultState,
+  KoaSessionContext<Data, Keyword>
+> & {
+  /** The manager behind the middleware (options, store). */
+  readonly manager: SessionManager<Data>;
+  /** Closes the Redis connection the middleware created itself (a client or store you passed stays open). */
+  close(): Promise<void>;
+};
+
+/**
+ * Session middleware for Koa 3 and 2. Handlers get the session as `ctx.session` (or
+ * `ctx[keyword]`). A `SessionError` thrown by a handler takes Koa's own error path: the response
+ * gets its `status` (503 for `STORE_UNAVAILABLE`) and the app emits `'error'`.
+ *
+ * ```ts
+ * app.use(session({ redis: client }));
+ * app.use(async (ctx) => { ctx.body = `Hello, ${await ctx.session.get('name')}`; });
+ * ```
+ *
+ * @throws {@link SessionError} `INVALID_OPTIONS` when an option is wrong
+ */
+export function session<Data extends object = SessionData, Keyword extends string = 'session'>(
+  options: SessionOptions & { keyword?: Keyword } = {},
+): KoaSessionMiddleware<Data, Keyword> {
+  const manager = new SessionManager<Data>(options);
+  const keyword = manager.options.keyword;
+  const middleware: Middleware<DefaultState, KoaSessionContext<Data, Keyword>> = (ctx, next) => {
+    // ctx.secure honours the app's `proxy` setting.
+    const { session } = openNodeSession(manager, ctx.req, ctx.res, () => ctx.secure);
+    (ctx as unknown as Record<string, Session<Data>>)[keyword] = session;
+    return next();
+  };
+  return Object.assign(middleware, { manager, close: () => manager.close() });
+}

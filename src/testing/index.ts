@@ -1,0 +1,1 @@
+export { storeContract, type StoreFixture, type TestApi } from './store-contract.js';
