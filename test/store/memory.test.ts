@@ -1,39 +1,32 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SessionError } from '../../src/core/errors.js';
 import { MemoryStore } from '../../src/stores/memory.js';
 import { storeContract } from 'latchkey/testing';
 
-// Registered through an explicit TestApi, as a Vitest or Jest user would: this also proves that
-// every test the contract registers goes through the functions it is given.
-const registered = { tests: 0, ran: 0 };
-storeContract(
-  'MemoryStore',
-  async () => {
-    const store = new MemoryStore();
-    return {
-      store,
-      ttlOf: async (id) => store.inspect(id)?.ttlMs ?? -2,
-      close: () => store.close(),
-    };
-  },
-  {
-    describe: (name, body) => describe(name, body),
-    it: (name, body) => {
-      registered.tests++;
-      return it(name, async () => {
-        await body();
-        registered.ran++;
-      });
-    },
-    before: (body) => before(body),
-    after: (body) => after(body),
-  },
-);
-after(() => {
-  assert.ok(registered.tests >= 36, `the contract registered ${registered.tests} tests`);
-  assert.equal(registered.ran, registered.tests);
+storeContract('MemoryStore', async () => {
+  const store = new MemoryStore();
+  return {
+    store,
+    ttlOf: async (id) => store.inspect(id)?.ttlMs ?? -2,
+    close: () => store.close(),
+  };
+});
+
+describe('storeContract with the test functions of another runner', () => {
+  it('registers every test, hook and group through the functions it is given', () => {
+    const seen = { describe: 0, it: 0, before: 0, after: 0 };
+    storeContract('recorded', async () => ({ store: new MemoryStore(), close: async () => {} }), {
+      describe: (_name, body) => (seen.describe++, body()),
+      it: () => seen.it++,
+      before: () => seen.before++,
+      after: () => seen.after++,
+    });
+    assert.ok(seen.it >= 36, `registered ${seen.it} tests`);
+    assert.ok(seen.describe >= 10, `registered ${seen.describe} groups`);
+    assert.deepEqual([seen.before, seen.after], [1, 1]);
+  });
 });
 
 function assertInvalidOptions(make: () => unknown): void {

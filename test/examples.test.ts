@@ -1,0 +1,152 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readdirSync } from 'node:fs';
+import { Browser, parseSetCookie } from './conformance/harness.js';
+import { freePort, startRedis, type RedisServer } from './redis/server.js';
+
+/** A running example app, its output so far, and its address. */
+interface Running {
+  child: ChildProcess;
+  output(): string;
+  url: string;
+}
+
+/** Starts `file` as its npm script does (tsx) and resolves once it says where it listens. */
+async function startExample(file: string, env: Record<string, string>): Promise<Running> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', file], {
+    env: { ...process.env, ...env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const listening = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${file} did not start within 20 s:\n${output}`)), 20_000);
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString();
+      if (/ (example|demo) on http/.test(output)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => (clearTimeout(timer), reject(new Error(`${file} exited with ${code}:\n${output}`))));
+  });
+  await listening;
+  return { child, output: () => output, url: `http://127.0.0.1:${port}` };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** The README's walk through the demo: greeting, name, visitor counter. */
+async function walkThrough(url: string): Promise<void> {
+  const browser = new Browser(url);
+  assert.equal((await browser.get('/')).body, "I don't recognize you.");
+  assert.equal((await browser.get('/set/Chris')).body, 'I recognize you now.');
+  assert.equal((await browser.get('/')).body, 'Hello, Chris');
+  assert.match((await browser.get('/visit')).body, /^You are visitor 1, your last visit was on never$/);
+  assert.match((await browser.get('/visit')).body, /^You are visitor 2, your last visit was on \d{4}-\d\d-\d\dT/);
+  assert.equal((await new Browser(url).get('/')).body, "I don't recognize you.");
+}
+
+describe('npm start (the demo)', () => {
+  let redis: RedisServer;
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => {
+    await redis.stop();
+  });
+
+  it('serves the seed examples with sessions and the counter in Redis', async () => {
+    const demo = await startExample('examples/demo.ts', { REDIS_URL: redis.url });
+    try {
+      assert.match(demo.output(), /sessions in Redis at redis:\/\/127\.0\.0\.1/);
+      await walkThrough(demo.url);
+      assert.equal(await redis.command('GET', 'latchkey-demo:visitors'), '2');
+      const keys = (await redis.command('KEYS', 'session:*')) as string[];
+      assert.equal(keys.length, 1, 'one session: the visitor without a cookie only read');
+    } finally {
+      await stop(demo.child);
+    }
+  });
+
+  it('says in one line that no Redis answered and runs on MemoryStore', async () => {
+    const demo = await startExample('examples/demo.ts', { REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
+    try {
+      const lines = demo.output().trim().split('\n');
+      assert.equal(lines.length, 2, demo.output());
+      assert.match(lines[0] as string, /^latchkey demo: no Redis at redis:\/\/127\.0\.0\.1:\d+ \(.+\); sessions are kept in memory/);
+      await walkThrough(demo.url);
+    } finally {
+      await stop(demo.child);
+    }
+  });
+});
+
+describe('the framework examples (npm run example:<framework>)', () => {
+  let redis: RedisServer;
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => {
+    await redis.stop();
+  });
+
+  // Every example there is: the demo has its own tests above, and redis.ts is what they share.
+  const frameworks = readdirSync('examples')
+    .filter((file) => file.endsWith('.ts') && file !== 'demo.ts' && file !== 'redis.ts')
+    .map((file) => file.slice(0, -'.ts'.length));
+
+  it('has one example per framework', () => {
+    assert.deepEqual([...frameworks].sort(), ['express', 'fastify', 'hono', 'koa', 'node']);
+  });
+
+  for (const framework of frameworks) {
+    it(`${framework}: the name greeting and the visitor counter on the app's shared Redis client`, async () => {
+      await redis.command('FLUSHALL');
+      const example = await startExample(`examples/${framework}.ts`, { REDIS_URL: redis.url });
+      try {
+        assert.match(example.output(), new RegExp(`^latchkey ${framework} example on http://localhost:\\d+/`));
+        const browser = new Browser(example.url);
+        const set = await browser.get('/set/Chris');
+        assert.equal(set.body, 'I recognize you now.');
+        assert.equal(set.setCookie.length, 1);
+        const cookie = parseSetCookie(set.setCookie[0] as string);
+        assert.equal(cookie.attributes.get('max-age'), '600', 'cookieLifetime: 600, as in the seed');
+        assert.equal(cookie.attributes.get('httponly'), true);
+        assert.equal(cookie.attributes.get('samesite'), 'Lax');
+        await walkThrough(example.url);
+        assert.equal(await redis.command('GET', 'visitors'), '2', 'the counter lives in the Redis the sessions use');
+        assert.equal(((await redis.command('KEYS', 'session:*')) as string[]).length, 2, "Chris' session and the walk's");
+      } finally {
+        await stop(example.child);
+      }
+    });
+  }
+
+  it('says in one line how to fix a missing Redis, and exits', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, ['--import', 'tsx', 'examples/koa.ts'], {
+      env: { ...process.env, REDIS_URL: `redis://127.0.0.1:${port}`, PORT: String(await freePort()) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    const [code] = (await once(child, 'exit')) as [number | null];
+    clearTimeout(timer);
+    assert.equal(code, 1, output);
+    assert.equal(output, `latchkey example: no Redis at redis://127.0.0.1:${port} (ECONNREFUSED). Start redis-server, or set REDIS_URL.\n`);
+  });
+});

@@ -1,0 +1,61 @@
+// The README's code must be code that runs: every TypeScript block in it is an excerpt of an
+// example (each started by test/examples.test.ts) or of a test file, and every npm script it
+// names exists.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const readme = readFileSync('README.md', 'utf8');
+
+/** The fenced code blocks of `markdown` with their language. */
+function codeBlocks(markdown: string): Array<{ lang: string; code: string }> {
+  const blocks: Array<{ lang: string; code: string }> = [];
+  for (const match of markdown.matchAll(/^```(\w*)\n([\s\S]*?)^```$/gm)) {
+    blocks.push({ lang: match[1] ?? '', code: match[2] ?? '' });
+  }
+  return blocks;
+}
+
+/** Files whose content a README example may come from: the examples, and the test files. */
+function sources(): Map<string, string> {
+  const files = new Map<string, string>();
+  const walk = (dir: string, accept: (file: string) => boolean): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path, accept);
+      else if (accept(entry.name)) files.set(path, readFileSync(path, 'utf8'));
+    }
+  };
+  walk('examples', (name) => name.endsWith('.ts'));
+  walk('test', (name) => name.endsWith('.test.ts'));
+  return files;
+}
+
+describe('README.md', () => {
+  const blocks = codeBlocks(readme).filter((block) => ['ts', 'typescript', 'js', 'javascript'].includes(block.lang));
+
+  it('has code examples', () => {
+    assert.ok(blocks.length >= 7, `found ${blocks.length} TypeScript blocks`);
+  });
+
+  it('shows only code that an example app or a test runs', () => {
+    const files = sources();
+    for (const { code } of blocks) {
+      const found = [...files].find(([, content]) => content.includes(code));
+      assert.ok(found, `this README block is in no example and no test, so nothing runs it:\n${code}`);
+    }
+  });
+
+  it('names only npm scripts that exist, and one per framework example', () => {
+    const scripts = (JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> }).scripts;
+    const named = [...readme.matchAll(/npm run ([\w:-]+)/g)].map((match) => match[1] as string);
+    for (const name of named) assert.ok(name in scripts, `README names npm run ${name}, which package.json lacks`);
+    for (const file of readdirSync('examples')) {
+      const framework = file.replace(/\.ts$/, '');
+      if (framework === 'demo' || framework === 'redis') continue;
+      assert.equal(scripts[`example:${framework}`], `tsx examples/${file}`);
+      assert.ok(named.includes(`example:${framework}`), `README does not tell how to run examples/${file}`);
+    }
+  });
+});
