@@ -1,4 +1,4 @@
-import type { FastifyPluginCallback, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
 import { SessionManager } from '../core/manager.js';
 import type { SessionOptions } from '../core/options.js';
@@ -16,7 +16,8 @@ const HANDLE = Symbol('latchkey.handle');
 
 type WithHandle = FastifyRequest & { [HANDLE]: SessionHandle | null };
 
-const plugin: FastifyPluginCallback<SessionOptions> = (fastify, options, done) => {
+// Async, so that a wrong option rejects app.register() / app.ready() instead of throwing out of the boot loop.
+const plugin: FastifyPluginAsync<SessionOptions> = async (fastify, options) => {
   const manager = new SessionManager(options);
   const keyword = manager.options.keyword;
   fastify.decorateRequest(keyword, null);
@@ -26,7 +27,7 @@ const plugin: FastifyPluginCallback<SessionOptions> = (fastify, options, done) =
       cookieHeader: () => request.headers.cookie,
       // request.protocol honours the app's trustProxy setting.
       isSecure: () => request.protocol === 'https',
-      headersSent: () => reply.sent,
+      headersSent: () => reply.sent || reply.raw.headersSent,
     });
     (request as unknown as Record<string, Session>)[keyword] = handle.session;
     (request as WithHandle)[HANDLE] = handle;
@@ -40,7 +41,6 @@ const plugin: FastifyPluginCallback<SessionOptions> = (fastify, options, done) =
   fastify.addHook('onClose', (_instance, next) => {
     manager.close().then(() => next(), next);
   });
-  done();
 };
 
 /**

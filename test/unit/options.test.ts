@@ -3,6 +3,10 @@ import assert from 'node:assert/strict';
 import { MemoryStore, resolveOptions, SessionError, type SessionOptions } from '../../src/index.js';
 import { session as honoSession } from '../../src/adapters/hono.js';
 import { session as expressSession } from '../../src/adapters/express.js';
+import { session as fastifySession } from '../../src/adapters/fastify.js';
+import { session as koaSession } from '../../src/adapters/koa.js';
+import { withSession } from '../../src/adapters/node.js';
+import Fastify from 'fastify';
 
 const store = new MemoryStore();
 
@@ -91,15 +95,25 @@ describe('options', () => {
     assert.equal(resolveOptions({ store, domain: '.example.com' }).domain, '.example.com');
   });
 
-  it('fails when the middleware is created, in every adapter, including an unusable Redis URL', () => {
-    const adapters: Array<(options: SessionOptions) => unknown> = [honoSession, expressSession];
-    for (const create of adapters) {
-      assert.throws(() => create({ store, sameSite: 'none' }), { code: 'INVALID_OPTIONS' });
-      assert.throws(() => create({ redis: 'http://localhost:6379' }), {
-        code: 'INVALID_OPTIONS',
-        message: /redis URL must start with redis:\/\/ or rediss:\/\//,
-      });
-      assert.throws(() => create({ redis: { host: 'localhost', port: 70000 } }), { code: 'INVALID_OPTIONS', message: /redis\.port/ });
+  it('fails when the middleware is created, in every adapter, including an unusable Redis URL', async () => {
+    const handler = (): void => {};
+    const adapters: Array<(options: SessionOptions) => unknown> = [
+      honoSession,
+      expressSession,
+      koaSession,
+      (options) => withSession(options, handler),
+    ];
+    const wrong: Array<[SessionOptions, RegExp]> = [
+      [{ store, sameSite: 'none' }, /sameSite/],
+      [{ redis: 'http://localhost:6379' }, /redis URL must start with redis:\/\/ or rediss:\/\//],
+      [{ redis: { host: 'localhost', port: 70000 } }, /redis\.port/],
+    ];
+    for (const [options, message] of wrong) {
+      for (const create of adapters) assert.throws(() => create(options), { code: 'INVALID_OPTIONS', message });
+      // Fastify: registering rejects, so app.ready() (or listen) fails before serving anything.
+      const app = Fastify();
+      await assert.rejects(async () => void (await app.register(fastifySession, options)), { code: 'INVALID_OPTIONS', message });
+      await app.close();
     }
   });
 });
