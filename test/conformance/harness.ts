@@ -5,10 +5,12 @@ import { Hono } from 'hono';
 import { serve } from '@hono/node-server';
 import express5 from 'express';
 import express4 from 'express4';
-import Fastify from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import Koa from 'koa';
 import Koa2 from 'koa2';
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer, request as httpsRequest, Server as HttpsServer } from 'node:https';
+import { readFileSync } from 'node:fs';
 import { createClient } from 'redis';
 import { Redis } from 'ioredis';
 import { MemoryStore, RedisStore, type Session, type SessionOptions, type Store } from '../../src/index.js';
@@ -31,10 +33,23 @@ export interface App {
   close(): Promise<void>;
 }
 
+/** A key and certificate for 127.0.0.1, to serve over HTTPS. */
+export interface Tls {
+  readonly key: string;
+  readonly cert: string;
+}
+
+/** The test certificate (self-signed for 127.0.0.1 and localhost). */
+export const TEST_TLS: Tls = {
+  key: readFileSync(new URL('../fixtures/tls-key.pem', import.meta.url), 'utf8'),
+  cert: readFileSync(new URL('../fixtures/tls-cert.pem', import.meta.url), 'utf8'),
+};
+
 /** One framework, wired the way its users wire it. */
 export interface AdapterHarness {
   readonly name: string;
-  start(options: SessionOptions, routes: Record<string, Route>): Promise<App>;
+  /** Starts an app on 127.0.0.1, over HTTPS when `tls` is given. */
+  start(options: SessionOptions, routes: Record<string, Route>, tls?: Tls): Promise<App>;
 }
 
 /** Runs `route` and turns what it returns into status and body. */
@@ -47,8 +62,9 @@ function toResponse(result: unknown): { status: number; body: string; type: stri
 async function listen(server: Server, errors: unknown[], closeApp: () => Promise<void>): Promise<App> {
   if (!server.listening) await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
+  const scheme = server instanceof HttpsServer ? 'https' : 'http';
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${scheme}://127.0.0.1:${port}`,
     errors,
     close: async () => {
       server.closeAllConnections();
@@ -69,7 +85,7 @@ function sessionAt(holder: object, keyword: string): Session {
 
 const hono: AdapterHarness = {
   name: 'hono',
-  async start(options, routes) {
+  async start(options, routes, tls) {
     const errors: unknown[] = [];
     const middleware = honoSession(options);
     const app = new Hono();
@@ -86,7 +102,12 @@ const hono: AdapterHarness = {
       const { status, body, type } = toResponse(await route(session, new URL(c.req.url).searchParams));
       return c.body(body, status as 200, { 'content-type': type });
     });
-    const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server;
+    const server = serve({
+      fetch: app.fetch,
+      port: 0,
+      hostname: '127.0.0.1',
+      ...(tls && { createServer: createHttpsServer, serverOptions: tls }),
+    }) as Server;
     return listen(server, errors, () => middleware.close());
   },
 };
@@ -94,7 +115,7 @@ const hono: AdapterHarness = {
 function expressHarness(name: string, createApp: typeof express5, catchErrors: boolean): AdapterHarness {
   return {
     name,
-    async start(options, routes) {
+    async start(options, routes, tls) {
       const errors: unknown[] = [];
       const middleware = expressSession(options);
       const app = createApp();
@@ -115,16 +136,18 @@ function expressHarness(name: string, createApp: typeof express5, catchErrors: b
         errors.push(error);
         next(error);
       });
-      return listen(app.listen(0, '127.0.0.1'), errors, () => middleware.close());
+      const server = tls ? createHttpsServer(tls, app).listen(0, '127.0.0.1') : app.listen(0, '127.0.0.1');
+      return listen(server, errors, () => middleware.close());
     },
   };
 }
 
 const fastify: AdapterHarness = {
   name: 'fastify',
-  async start(options, routes) {
+  async start(options, routes, tls) {
     const errors: unknown[] = [];
-    const app = Fastify();
+    // Typed as the plain-HTTP instance: the routes are the same either way.
+    const app = (tls ? Fastify({ https: tls }) : Fastify()) as FastifyInstance;
     await app.register(fastifySession, options);
     // An onError hook observes; Fastify's default error handler still answers.
     app.addHook('onError', async (_request, _reply, error) => void errors.push(error));
@@ -136,14 +159,14 @@ const fastify: AdapterHarness = {
     });
     await app.listen({ port: 0, host: '127.0.0.1' });
     // app.close() closes the server and, through the plugin's onClose hook, the session manager.
-    return listen(app.server, errors, () => app.close());
+    return listen(app.server as Server, errors, () => app.close());
   },
 };
 
 function koaHarness(name: string, Application: typeof Koa): AdapterHarness {
   return {
     name,
-    async start(options, routes) {
+    async start(options, routes, tls) {
       const errors: unknown[] = [];
       const middleware = koaSession(options);
       const app = new Application();
@@ -162,14 +185,15 @@ function koaHarness(name: string, Application: typeof Koa): AdapterHarness {
         ctx.type = type;
         ctx.body = body;
       });
-      return listen(app.listen(0, '127.0.0.1'), errors, () => middleware.close());
+      const server = tls ? createHttpsServer(tls, app.callback()).listen(0, '127.0.0.1') : app.listen(0, '127.0.0.1');
+      return listen(server, errors, () => middleware.close());
     },
   };
 }
 
 const node: AdapterHarness = {
   name: 'node',
-  async start(options, routes) {
+  async start(options, routes, tls) {
     const errors: unknown[] = [];
     // node:http has no keyword: the session is the handler's third argument.
     const { keyword: _keyword, ...sessionOptions } = options;
@@ -189,7 +213,8 @@ const node: AdapterHarness = {
         res.writeHead(status, { 'content-type': type }).end(body);
       },
     );
-    return listen(createServer(listener).listen(0, '127.0.0.1'), errors, () => listener.close());
+    const server = tls ? createHttpsServer(tls, listener) : createServer(listener);
+    return listen(server.listen(0, '127.0.0.1'), errors, () => listener.close());
   },
 };
 
@@ -356,4 +381,17 @@ export function parseSetCookie(line: string): { name: string; value: string; att
     else attributes.set(part.slice(0, at).toLowerCase(), part.slice(at + 1));
   }
   return { name: pair.slice(0, eq), value: pair.slice(eq + 1), attributes };
+}
+
+/** One request over HTTPS that trusts the test certificate; resolves status and Set-Cookie lines. */
+export async function tlsGet(url: string, headers: Record<string, string> = {}): Promise<{ status: number; setCookie: string[] }> {
+  return new Promise((resolve, reject) => {
+    const request = httpsRequest(url, { ca: TEST_TLS.cert, headers }, (response) => {
+      response.resume();
+      response.once('end', () => resolve({ status: response.statusCode ?? 0, setCookie: response.headers['set-cookie'] ?? [] }));
+    });
+    request.once('error', reject);
+    request.setTimeout(5000, () => request.destroy(new Error(`no answer from ${url} within 5 s`)));
+    request.end();
+  });
 }

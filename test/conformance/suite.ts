@@ -2,7 +2,7 @@ import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createSessionId, isSessionError, type SessionOptions } from '../../src/index.js';
-import { ADAPTERS, Browser, parseSetCookie, STORES, type App, type Route, type StoreUnderTest } from './harness.js';
+import { ADAPTERS, Browser, parseSetCookie, STORES, TEST_TLS, tlsGet, type App, type Route, type StoreUnderTest } from './harness.js';
 
 /** A promise the test resolves to let a held request go on. */
 class Gate {
@@ -279,6 +279,23 @@ export function conformance(storeName: string): void {
           const ttl = await sut.ttlMs(cookie.value);
           assert.ok(ttl > 590_000 && ttl <= 600_000, `ttl ${ttl}`);
           assert.deepEqual(JSON.parse((await browser.get('/get?key=a')).body).value, 1);
+        });
+
+        it("secure: 'auto' marks the cookie Secure on HTTPS requests, and trusts no X-Forwarded-Proto by default", async () => {
+          const browser = await start();
+          const forged = await browser.get('/set?key=a&value=1', { headers: { 'x-forwarded-proto': 'https' } });
+          assert.equal(forged.setCookie.length, 1);
+          assert.equal(parseSetCookie(forged.setCookie[0] as string).attributes.has('secure'), false);
+          await app?.close();
+
+          app = await adapter.start(sut.options, routes(gates, sut, late), TEST_TLS);
+          assert.match(app.url, /^https:/);
+          const response = await tlsGet(`${app.url}/set?key=a&value=1`);
+          assert.equal(response.status, 200);
+          assert.equal(response.setCookie.length, 1);
+          const cookie = parseSetCookie(response.setCookie[0] as string);
+          assert.equal(cookie.attributes.get('secure'), true);
+          assert.equal((await sut.hash(cookie.value))?.get('a'), '1');
         });
 
         it('makes a browser-session cookie with cookieLifetime: null while the store keeps 7 days', async () => {
