@@ -32,6 +32,11 @@ export type KoaSessionMiddleware<Data extends object = SessionData, Keyword exte
  * `ctx[keyword]`). A `SessionError` thrown by a handler takes Koa's own error path: the response
  * gets its `status` (503 for `STORE_UNAVAILABLE`) and the app emits `'error'`.
  *
+ * `ctx.session` is typed for the whole app with `SessionData` (augment it to type your keys).
+ * Koa merges that declaration with the middleware's own context type, so `Data` types the
+ * session only under a keyword of your own: `session<Data, 'cart'>({ keyword: 'cart' })` gives
+ * a `ctx.cart` of type `Session<Data>`.
+ *
  * ```ts
  * app.use(session({ redis: client }));
  * app.use(async (ctx) => { ctx.body = `Hello, ${await ctx.session.get('name')}`; });

@@ -2,11 +2,16 @@
 // in the types fails the build. Nothing here runs.
 import { Hono } from 'hono';
 import express from 'express';
+import Fastify from 'fastify';
+import Koa from 'koa';
 import { createClient, createCluster, createSentinel } from 'redis';
 import { Cluster, Redis } from 'ioredis';
 import { RedisStore, type Session } from '../../src/index.js';
 import { session as honoSession, type SessionEnv } from '../../src/adapters/hono.js';
 import { session as expressSession } from '../../src/adapters/express.js';
+import { session as fastifySession } from 'latchkey/fastify';
+import { session as koaSession } from 'latchkey/koa';
+import { withSession } from 'latchkey/node';
 
 interface Data {
   name: string;
@@ -66,6 +71,54 @@ export function expressApp(): void {
     is<string | undefined>()(name);
     res.send(name);
   });
+}
+
+export async function fastifyApp(): Promise<void> {
+  const app = Fastify();
+  await app.register(fastifySession, { cookieLifetime: 600 });
+  app.get('/', async (request) => {
+    is<Session>()(request.session);
+    const name = request.session.get('name');
+    is<Promise<unknown>>()(name);
+    return name;
+  });
+  // @ts-expect-error misspelt option
+  await app.register(fastifySession, { cookieLifetme: 1 });
+}
+
+export function koaApp(): void {
+  type KoaData = { name: string; visits: number };
+  new Koa().use(koaSession<KoaData>()).use(async (ctx) => {
+    // The adapter declares `session: Session` on Koa's DefaultContext (for apps not built by
+    // chaining), and Koa's use() puts that first in the merged context: ctx.session is
+    // `Session & Session<KoaData>`, whose untyped overloads win (get() gives Promise<unknown>,
+    // incr() takes any key). It still is a Session<KoaData>, so a typed variable gets the typed API.
+    const session: Session<KoaData> = ctx.session;
+    const name = session.get('name');
+    is<Promise<string | undefined>>()(name);
+    // @ts-expect-error incr only takes numeric keys
+    await session.incr('name');
+    ctx.body = await name;
+  });
+  // A keyword of its own has no such clash: ctx.sess is exactly the typed session.
+  new Koa().use(koaSession<Data, 'sess'>({ keyword: 'sess' })).use(async (ctx) => {
+    is<Session<Data>>()(ctx.sess);
+    const visits = ctx.sess.get('visits');
+    is<Promise<number | undefined>>()(visits);
+    // @ts-expect-error incr only takes numeric keys
+    await ctx.sess.incr('name');
+    ctx.body = String(await visits);
+  });
+}
+
+export function nodeServer(): void {
+  withSession<{ name: string }>({}, async (_req, res, session) => {
+    const name = session.get('name');
+    is<Promise<string | undefined>>()(name);
+    res.end(await name);
+  });
+  // @ts-expect-error keyword is not an option of the node adapter: the session is the handler's third argument
+  withSession({ keyword: 'x' }, async (_req, res) => res.end());
 }
 
 export function clientsAreAccepted(): void {
