@@ -11,17 +11,23 @@ declare module 'fastify' {
   }
 }
 
-/** Where a request keeps what the plugin needs at onSend; not part of the public request shape. */
-const HANDLE = Symbol('latchkey.handle');
-
-type WithHandle = FastifyRequest & { [HANDLE]: SessionHandle | null };
+/** A request as the plugin sees it: the session under its keyword, its handle under a symbol. */
+type Decorated = FastifyRequest & Record<string, Session> & Record<symbol, SessionHandle | null>;
 
 // Async, so that a wrong option rejects app.register() / app.ready() instead of throwing out of the boot loop.
 const plugin: FastifyPluginAsync<SessionOptions> = async (fastify, options) => {
   const manager = new SessionManager(options);
   const keyword = manager.options.keyword;
-  fastify.decorateRequest(keyword, null);
-  fastify.decorateRequest(HANDLE, null);
+  // One symbol per registration, so two session plugins (other cookie, other keyword) can coexist.
+  const handleKey = Symbol('latchkey.handle');
+  try {
+    fastify.decorateRequest(keyword, null);
+    fastify.decorateRequest(handleKey, null);
+  } catch (error) {
+    // Registered twice in one context (or the keyword is taken): don't leave a connection open.
+    await manager.close();
+    throw error;
+  }
   fastify.addHook('onRequest', (request, reply, next) => {
     const handle = manager.open({
       cookieHeader: () => request.headers.cookie,
@@ -29,12 +35,12 @@ const plugin: FastifyPluginAsync<SessionOptions> = async (fastify, options) => {
       isSecure: () => request.protocol === 'https',
       headersSent: () => reply.sent || reply.raw.headersSent,
     });
-    (request as unknown as Record<string, Session>)[keyword] = handle.session;
-    (request as WithHandle)[HANDLE] = handle;
+    (request as Decorated)[keyword] = handle.session;
+    (request as Decorated)[handleKey] = handle;
     next();
   });
   fastify.addHook('onSend', (request, reply, payload, next) => {
-    const cookie = (request as WithHandle)[HANDLE]?.setCookie();
+    const cookie = (request as Decorated)[handleKey]?.setCookie();
     if (cookie !== undefined) reply.header('set-cookie', cookie);
     next(null, payload);
   });

@@ -23,7 +23,13 @@ import { defaultErrorHandler, withSession } from '../../src/adapters/node.js';
 import { startRedis, type RedisServer } from '../redis/server.js';
 
 /** What a test route gets: the session and the query string. */
-export type Route = (session: Session, query: URLSearchParams) => Promise<unknown>;
+export type Route = (session: Session, query: URLSearchParams, response: AppResponse) => Promise<unknown>;
+
+/** What a route may do to the response besides its body, the framework's own way. */
+export interface AppResponse {
+  /** Adds a Set-Cookie header of the app's own. */
+  cookie(line: string): void;
+}
 
 /** A running app with the session middleware and the test's routes at `/<name>`. */
 export interface App {
@@ -99,7 +105,9 @@ const hono: AdapterHarness = {
       const route = routes[c.req.param('route')];
       if (!route) return c.text('no such route', 404);
       const session = (c as unknown as { get(key: string): Session }).get(keywordOf(options));
-      const { status, body, type } = toResponse(await route(session, new URL(c.req.url).searchParams));
+      const { status, body, type } = toResponse(
+        await route(session, new URL(c.req.url).searchParams, { cookie: (line) => c.header('Set-Cookie', line, { append: true }) }),
+      );
       return c.body(body, status as 200, { 'content-type': type });
     });
     const server = serve({
@@ -124,7 +132,9 @@ function expressHarness(name: string, createApp: typeof express5, catchErrors: b
         const route = routes[req.params.route as string];
         if (!route) return void res.status(404).send('no such route');
         const run = async (): Promise<void> => {
-          const { status, body, type } = toResponse(await route(sessionAt(req, keywordOf(options)), new URL(req.url, 'http://x').searchParams));
+          const { status, body, type } = toResponse(
+            await route(sessionAt(req, keywordOf(options)), new URL(req.url, 'http://x').searchParams, { cookie: (line) => res.append('Set-Cookie', line) }),
+          );
           res.status(status).type(type).send(body);
         };
         // Express 5 sends a rejected handler promise to the error handler; Express 4 needs next().
@@ -154,7 +164,9 @@ const fastify: AdapterHarness = {
     app.all('/:route', async (request, reply) => {
       const route = routes[(request.params as { route: string }).route];
       if (!route) return reply.code(404).send('no such route');
-      const { status, body, type } = toResponse(await route(sessionAt(request, keywordOf(options)), new URL(request.url, 'http://x').searchParams));
+      const { status, body, type } = toResponse(
+        await route(sessionAt(request, keywordOf(options)), new URL(request.url, 'http://x').searchParams, { cookie: (line) => reply.header('set-cookie', line) }),
+      );
       return reply.code(status).type(type).send(body);
     });
     await app.listen({ port: 0, host: '127.0.0.1' });
@@ -180,7 +192,9 @@ function koaHarness(name: string, Application: typeof Koa): AdapterHarness {
           ctx.body = 'no such route';
           return;
         }
-        const { status, body, type } = toResponse(await route(sessionAt(ctx, keywordOf(options)), new URLSearchParams(ctx.querystring)));
+        const { status, body, type } = toResponse(
+          await route(sessionAt(ctx, keywordOf(options)), new URLSearchParams(ctx.querystring), { cookie: (line) => ctx.append('Set-Cookie', line) }),
+        );
         ctx.status = status;
         ctx.type = type;
         ctx.body = body;
@@ -209,7 +223,7 @@ const node: AdapterHarness = {
         const url = new URL(req.url ?? '/', 'http://x');
         const route = routes[url.pathname.slice(1)];
         if (!route) return void res.writeHead(404).end('no such route');
-        const { status, body, type } = toResponse(await route(session, url.searchParams));
+        const { status, body, type } = toResponse(await route(session, url.searchParams, { cookie: (line) => res.appendHeader('Set-Cookie', line) }));
         res.writeHead(status, { 'content-type': type }).end(body);
       },
     );

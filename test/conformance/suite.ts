@@ -83,6 +83,12 @@ function routes(gates: Map<string, Gate>, sut: StoreUnderTest, late: Array<Promi
       await s.regenerate();
       return { before, after: s.id, all: await s.all(), isNew: s.isNew };
     },
+    theme: async (s, _q, response) => {
+      response.cookie('theme=dark; Path=/');
+      await s.set('a', 1);
+      response.cookie('lang=en; Path=/');
+      return 'themed';
+    },
     setThenThrow: async (s) => {
       await s.set('a', 1);
       throw new RouteError('thrown after a write');
@@ -296,6 +302,14 @@ export function conformance(storeName: string): void {
           const cookie = parseSetCookie(response.setCookie[0] as string);
           assert.equal(cookie.attributes.get('secure'), true);
           assert.equal((await sut.hash(cookie.value))?.get('a'), '1');
+        });
+
+        it("keeps the app's own Set-Cookie headers next to the session cookie", async () => {
+          const browser = await start();
+          const response = await browser.get('/theme');
+          assert.equal(response.body, 'themed');
+          const names = response.setCookie.map((line) => parseSetCookie(line).name).sort();
+          assert.deepEqual(names, ['lang', 'session', 'theme']);
         });
 
         it('makes a browser-session cookie with cookieLifetime: null while the store keeps 7 days', async () => {
