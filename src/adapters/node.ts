@@ -1,6 +1,6 @@
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { isSessionError } from '../core/errors.js';
+import { isSessionError, SessionError } from '../core/errors.js';
 import { openNodeSession } from '../core/http.js';
 import { SessionManager } from '../core/manager.js';
 import type { SessionOptions } from '../core/options.js';
@@ -93,7 +93,13 @@ export function withSession<Data extends object = SessionData>(
   options: NodeSessionOptions,
   handler: SessionRequestHandler<Data>,
 ): NodeSessionListener<Data> {
+  if (typeof handler !== 'function') {
+    throw new SessionError('INVALID_OPTIONS', 'withSession(options, handler) takes the request handler as its second argument; pass {} as options to use the defaults');
+  }
   const { onError = defaultErrorHandler, ...sessionOptions } = options;
+  if (typeof onError !== 'function') {
+    throw new SessionError('INVALID_OPTIONS', `onError must be a function (error, req, res) => void, got ${typeof onError}`);
+  }
   const manager = new SessionManager<Data>(sessionOptions);
   const fail = (error: unknown, req: IncomingMessage, res: ServerResponse): void => {
     try {

@@ -116,4 +116,10 @@ describe('options', () => {
       await app.close();
     }
   });
+
+  it('checks what withSession() is given besides the session options', () => {
+    assert.throws(() => withSession({ store }, undefined as never), { code: 'INVALID_OPTIONS', message: /request handler as its second argument/ });
+    assert.throws(() => withSession((() => {}) as never, undefined as never), { code: 'INVALID_OPTIONS', message: /second argument/ });
+    assert.throws(() => withSession({ store, onError: 'log' as never }, () => {}), { code: 'INVALID_OPTIONS', message: /onError must be a function/ });
+  });
 });
