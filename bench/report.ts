@@ -1,0 +1,200 @@
+// Turns benchmark figures into the console table and BENCHMARKS.md, with the ratios the targets
+// are stated in and whether each target is met.
+import { cpus, totalmem } from 'node:os';
+import type { StackKind } from './stacks/index.js';
+
+/** The figures of one route on one stack (medians of the repeats). */
+export interface RouteFigures {
+  rps: number;
+  p50: number;
+  p99: number;
+  /** Non-2xx answers and connection errors over all repeats. */
+  non2xx: number;
+  /** Redis commands per request (INFO commandstats delta over requests). */
+  commands: number;
+  /** Requests per second of each repeat. */
+  repeats: number[];
+}
+
+export interface StackResult {
+  name: string;
+  kind: StackKind;
+  routes: Record<string, RouteFigures>;
+  /** Fields kept of 50 concurrent writes, per trial. */
+  lostUpdates?: number[];
+  /** Redis bytes per session with 10 fields of 20 characters. */
+  memory?: { average: number; memoryUsage: number };
+}
+
+export interface FrameworkResult {
+  framework: string;
+  stacks: StackResult[];
+}
+
+export interface Results {
+  date: string;
+  quick: boolean;
+  settings: Record<string, number>;
+  redisVersion: string;
+  seconds: number;
+  frameworks: FrameworkResult[];
+}
+
+const ROUTES = ['plain', 'login', 'read', 'write', 'incr'];
+
+function of(result: FrameworkResult, kind: StackKind): StackResult | undefined {
+  return result.stacks.find((stack) => stack.kind === kind);
+}
+
+function ratio(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined || b === undefined || b === 0 ? undefined : a / b;
+}
+
+const fmt = {
+  int: (n: number) => Math.round(n).toLocaleString('en-US'),
+  ms: (n: number) => n.toFixed(n < 10 ? 1 : 0),
+  cmds: (n: number) => n.toFixed(2),
+  ratio: (n: number | undefined) => (n === undefined ? '—' : `${n.toFixed(2)}×`),
+};
+
+/** One row per stack and route. */
+function rows(result: FrameworkResult): string[][] {
+  const floor = of(result, 'floor');
+  const competitor = of(result, 'competitor');
+  const out: string[][] = [];
+  for (const route of ROUTES) {
+    for (const stack of result.stacks) {
+      const figures = stack.routes[route];
+      if (!figures) continue;
+      out.push([
+        `/${route}`,
+        stack.name,
+        fmt.int(figures.rps),
+        fmt.ms(figures.p50),
+        fmt.ms(figures.p99),
+        String(figures.non2xx),
+        fmt.cmds(figures.commands),
+        stack.kind === 'floor' ? '1.00×' : fmt.ratio(ratio(figures.rps, floor?.routes[route]?.rps)),
+        stack.kind === 'latchkey' ? fmt.ratio(ratio(figures.rps, competitor?.routes[route]?.rps)) : '',
+      ]);
+    }
+  }
+  return out;
+}
+
+const HEADER = ['route', 'stack', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'cmds/req', '× floor', '× competitor'];
+
+/** A fixed-width table for the console. */
+export function renderTable(result: FrameworkResult): string {
+  const table = [HEADER, ...rows(result)];
+  const widths = HEADER.map((_, column) => Math.max(...table.map((row) => (row[column] ?? '').length)));
+  const line = (row: string[]) => row.map((cell, column) => (column < 2 ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0))).join('  ');
+  const extra = result.stacks
+    .filter((stack) => stack.lostUpdates)
+    .map((stack) => `${stack.name}: kept ${stack.lostUpdates?.join(', ')} of 50 concurrent writes; ${fmt.int(stack.memory?.average ?? 0)} bytes/session (MEMORY USAGE ${stack.memory?.memoryUsage})`);
+  return [`${result.framework}`, ...table.map(line), ...extra].join('\n');
+}
+
+function markdownTable(header: string[], body: string[][]): string {
+  return [`| ${header.join(' | ')} |`, `| ${header.map((_, i) => (i < 2 ? '---' : '---:')).join(' | ')} |`, ...body.map((row) => `| ${row.join(' | ')} |`)].join('\n');
+}
+
+/** A target from the issue, checked against this run. */
+interface Check {
+  target: string;
+  measured: string;
+  met: boolean;
+}
+
+function checks(results: Results): Check[] {
+  const list: Check[] = [];
+  const add = (target: string, value: number | undefined, threshold: number, shown: string, atMost = false): void => {
+    if (value === undefined) return;
+    list.push({ target, measured: shown, met: atMost ? value <= threshold : value >= threshold });
+  };
+  const express = results.frameworks.find((f) => f.framework === 'express');
+  for (const result of results.frameworks) {
+    const latchkey = of(result, 'latchkey');
+    const floor = of(result, 'floor');
+    const competitor = of(result, 'competitor');
+    if (!latchkey) continue;
+    const fw = result.framework;
+    const plain = latchkey.routes.plain;
+    add(`${fw} /plain: 0 Redis commands`, plain?.commands, 0, fmt.cmds(plain?.commands ?? NaN), true);
+    const limits: Record<string, number> = { plain: 0.95, read: 0.9, write: 0.9, incr: 0.9 };
+    for (const [route, limit] of Object.entries(limits)) {
+      const r = ratio(latchkey.routes[route]?.rps, floor?.routes[route]?.rps);
+      add(`${fw} /${route} ≥ ${limit}× floor`, r, limit, fmt.ratio(r));
+    }
+    add(`${fw} /read ≤ 1.1 commands per request`, latchkey.routes.read?.commands, 1.1, fmt.cmds(latchkey.routes.read?.commands ?? NaN), true);
+    for (const route of ['write', 'incr']) {
+      add(`${fw} /${route}: 1 round trip`, latchkey.routes[route]?.commands, 1.0001, fmt.cmds(latchkey.routes[route]?.commands ?? NaN), true);
+    }
+    if (competitor) {
+      const wanted: Record<string, number> =
+        fw === 'express' ? { plain: 1.8, login: 1.8, read: 1.8, write: 1.8, incr: 1.8 } : { read: 1.0, write: 1.3, incr: 1.3 };
+      for (const [route, limit] of Object.entries(wanted)) {
+        const r = ratio(latchkey.routes[route]?.rps, competitor.routes[route]?.rps);
+        add(`${fw} /${route} ≥ ${limit}× ${competitor.name}`, r, limit, fmt.ratio(r));
+      }
+    }
+    const kept = latchkey.lostUpdates ?? [];
+    if (kept.length > 0) add(`${fw}: 50/50 concurrent writes kept`, Math.min(...kept), 50, kept.join(', '));
+  }
+  const latchkeyBytes = express && of(express, 'latchkey')?.memory?.average;
+  const connectRedisBytes = express && of(express, 'competitor')?.memory?.average;
+  const bytes = ratio(latchkeyBytes, connectRedisBytes);
+  add('bytes per 10-field session ≤ 0.8× connect-redis', bytes, 0.8, fmt.ratio(bytes), true);
+  return list;
+}
+
+/** BENCHMARKS.md: machine, versions, date, the tables, the targets, and how to re-run. */
+export function renderMarkdown(results: Results): string {
+  const cpu = cpus();
+  const list = checks(results);
+  const parts = [
+    '# Benchmarks',
+    '',
+    `Measured ${results.date.slice(0, 10)} with \`npm run bench${results.quick ? ' -- --quick' : ''}\` in ${results.seconds} s, on ${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GB RAM, Node ${process.version}, Redis ${results.redisVersion}.`,
+    `Each stack runs in its own process against one private redis-server; autocannon drives it from another process over loopback with ${results.settings.connections} connections, ${results.settings.repeats} × ${results.settings.duration} s per route after a ${results.settings.warmup} s warm-up, repeats interleaved across the stacks of a framework. Figures are medians of the repeats. The machine is shared and noisy: read the ratios, not the absolute numbers. Raw figures: [bench/results.json](bench/results.json).`,
+    '',
+    '- **floor**: the bare framework doing exactly one raw Redis command per route (HGETALL to read, HSET to write, HINCRBY to increment), nothing on `/plain`.',
+    '- **competitors**, configured as their READMEs recommend (`resave: false`, `saveUninitialized: false`): express-session + connect-redis, @fastify/session + @fastify/cookie + connect-redis, koa-session + koa-redis.',
+    '- `/plain` is a route that does not use the session (the middleware is mounted); `/login` creates a session with three fields; `/read`, `/write` and `/incr` use a logged-in session.',
+    '',
+    '## Targets',
+    '',
+    markdownTable(
+      ['target', 'measured', 'met'],
+      list.map((check) => [check.target, check.measured, check.met ? 'yes' : '**no**']),
+    ).replace('| --- | ---: | ---: |', '| --- | ---: | :---: |'),
+    '',
+  ];
+  for (const result of results.frameworks) {
+    parts.push(`## ${result.framework}`, '', markdownTable(HEADER, rows(result)), '');
+    const withSessions = result.stacks.filter((stack) => stack.lostUpdates);
+    if (withSessions.length > 0) {
+      parts.push(
+        markdownTable(
+          ['stack', 'kept of 50 concurrent writes (per trial)', 'Redis bytes per session, 10 fields (average growth)', 'MEMORY USAGE of one'],
+          withSessions.map((stack) => [stack.name, stack.lostUpdates?.join(', ') ?? '', fmt.int(stack.memory?.average ?? 0), String(stack.memory?.memoryUsage ?? '')]),
+        ),
+        '',
+      );
+    }
+  }
+  parts.push(
+    '## Re-running',
+    '',
+    '```sh',
+    'npm ci',
+    'npm run bench                 # the full run (about 15 minutes), rewrites this file',
+    'npm run bench -- --quick      # a smoke run, under 3 minutes',
+    'npm run bench -- --frameworks=express,koa',
+    '```',
+    '',
+    'It needs `redis-server` on the PATH, starts its own on a free loopback port, and never touches the one on 6379.',
+    '',
+  );
+  return parts.join('\n');
+}

@@ -1,0 +1,230 @@
+// `npm run bench [-- --quick] [-- --frameworks=express,koa]`: every stack of every framework
+// against a private redis-server, driven by autocannon from another process, all on loopback.
+// Prints a table per framework and writes BENCHMARKS.md and bench/results.json.
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { freePort, startRedis, type RedisServer } from '../test/redis/server.js';
+import { COMPETITORS, FRAMEWORKS, type StackKind } from './stacks/index.js';
+import type { LoadJob, LoadResult } from './load.js';
+import { renderMarkdown, renderTable, type FrameworkResult, type Results, type RouteFigures, type StackResult } from './report.js';
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    frameworks: { type: 'string', default: Object.keys(FRAMEWORKS).join(',') },
+    out: { type: 'string', default: 'BENCHMARKS.md' },
+  },
+});
+
+/** How long and how often: `--quick` is a smoke run for CI, under 3 minutes. */
+const SETTINGS = args.quick
+  ? { duration: 1, warmup: 0.5, repeats: 1, connections: 16, fillSessions: 200, lostTrials: 3, concurrentWrites: 50 }
+  : { duration: 4, warmup: 1, repeats: 3, connections: 16, fillSessions: 1000, lostTrials: 3, concurrentWrites: 50 };
+
+/** The routes timed under load; /setfield, /dump and /fill10 serve the lost-update and memory checks. */
+const TIMED_ROUTES = ['plain', 'login', 'read', 'write', 'incr'] as const;
+
+/** A stack's server process and address. */
+interface Running {
+  kind: StackKind;
+  name: string;
+  url: string;
+  child: ChildProcess;
+}
+
+function stackName(framework: string, kind: StackKind): string {
+  if (kind === 'competitor') return COMPETITORS[framework] ?? 'competitor';
+  return kind === 'floor' ? `bare ${framework} + 1 Redis command` : 'latchkey';
+}
+
+async function startStack(framework: string, kind: StackKind, redisUrl: string): Promise<Running> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/server.ts', framework, kind], {
+    env: { ...process.env, NODE_ENV: 'production', PORT: String(port), REDIS_URL: redisUrl },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${framework}/${kind} did not start in 30 s`)), 30_000);
+    child.stdout?.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('ready')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => (clearTimeout(timer), reject(new Error(`${framework}/${kind} exited with ${code}`))));
+  });
+  return { kind, name: stackName(framework, kind), url: `http://127.0.0.1:${port}`, child };
+}
+
+async function stopStack(stack: Running): Promise<void> {
+  if (stack.child.exitCode !== null) return;
+  const exited = once(stack.child, 'exit');
+  stack.child.kill('SIGTERM');
+  const timer = setTimeout(() => stack.child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** The load generator process, one job at a time. */
+class Loader {
+  readonly #child = fork('bench/load.ts', [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  readonly ready = once(this.#child, 'message');
+
+  async run(job: LoadJob): Promise<LoadResult> {
+    this.#child.send(job);
+    const [reply] = (await once(this.#child, 'message')) as [{ ok: boolean; result?: LoadResult; error?: string }];
+    if (!reply.ok || !reply.result) throw new Error(`load run failed: ${reply.error}`);
+    return reply.result;
+  }
+
+  stop(): void {
+    this.#child.kill();
+  }
+}
+
+/** The Cookie header that carries every cookie a response set. */
+function cookieHeader(response: Response): string {
+  return response.headers
+    .getSetCookie()
+    .map((line) => line.split(';')[0])
+    .join('; ');
+}
+
+async function login(stack: Running): Promise<string> {
+  const response = await fetch(`${stack.url}/login`);
+  await response.text();
+  const cookie = cookieHeader(response);
+  if (!response.ok || cookie === '') throw new Error(`${stack.name}: /login gave ${response.status} and no cookie`);
+  return cookie;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
+
+/** Times `route` on every stack, repeats interleaved so that drift on a shared machine hits all alike. */
+async function timeRoute(stacks: Running[], route: string, redis: RedisServer, loader: Loader): Promise<Map<Running, RouteFigures>> {
+  // /login runs without a cookie (each request logs in anew); the others on a logged-in session.
+  const headers = new Map<Running, Record<string, string>>();
+  for (const stack of stacks) headers.set(stack, route === 'login' ? {} : { cookie: await login(stack) });
+  const runs = new Map<Running, Array<LoadResult & { commands: number }>>(stacks.map((stack) => [stack, []]));
+  for (const stack of stacks) {
+    await loader.run({ url: `${stack.url}/${route}`, headers: headers.get(stack) ?? {}, duration: SETTINGS.warmup, connections: SETTINGS.connections });
+  }
+  for (let repeat = 0; repeat < SETTINGS.repeats; repeat++) {
+    for (const stack of stacks) {
+      await redis.resetStats();
+      const result = await loader.run({ url: `${stack.url}/${route}`, headers: headers.get(stack) ?? {}, duration: SETTINGS.duration, connections: SETTINGS.connections });
+      runs.get(stack)?.push({ ...result, commands: (await redis.commandTotal()) / Math.max(result.requests, 1) });
+    }
+  }
+  const figures = new Map<Running, RouteFigures>();
+  for (const [stack, results] of runs) {
+    figures.set(stack, {
+      rps: median(results.map((r) => r.rps)),
+      p50: median(results.map((r) => r.p50)),
+      p99: median(results.map((r) => r.p99)),
+      non2xx: results.reduce((sum, r) => sum + r.non2xx + r.errors, 0),
+      commands: median(results.map((r) => r.commands)),
+      repeats: results.map((r) => r.rps),
+    });
+  }
+  return figures;
+}
+
+/** 50 concurrent /setfield/i on one session, then counts the fields that survived, per trial. */
+async function lostUpdates(stack: Running): Promise<number[]> {
+  const kept: number[] = [];
+  for (let trial = 0; trial < SETTINGS.lostTrials; trial++) {
+    const cookie = await login(stack);
+    const writes = Array.from({ length: SETTINGS.concurrentWrites }, (_, i) =>
+      fetch(`${stack.url}/setfield/${i}`, { headers: { cookie } }).then((response) => response.text()),
+    );
+    await Promise.all(writes);
+    const dump = (await (await fetch(`${stack.url}/dump`, { headers: { cookie } })).json()) as Record<string, unknown>;
+    kept.push(Array.from({ length: SETTINGS.concurrentWrites }, (_, i) => `f${i}`).filter((field) => field in dump).length);
+  }
+  return kept;
+}
+
+/** Redis memory per session holding 10 fields of 20 characters: average growth, and MEMORY USAGE of one. */
+async function bytesPerSession(stack: Running, redis: RedisServer): Promise<{ average: number; memoryUsage: number }> {
+  await redis.command('FLUSHALL');
+  const usedMemory = async (): Promise<number> => Number(/used_memory:(\d+)/.exec(String(await redis.command('INFO', 'memory')))?.[1]);
+  const before = await usedMemory();
+  const total = SETTINGS.fillSessions;
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < total) {
+      next++;
+      const response = await fetch(`${stack.url}/fill10`);
+      await response.text();
+      if (!response.ok) throw new Error(`${stack.name}: /fill10 gave ${response.status}`);
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+  const after = await usedMemory();
+  const [, keys] = (await redis.command('SCAN', '0', 'COUNT', '100')) as [string, string[]];
+  const key = keys[0];
+  const memoryUsage = key === undefined ? 0 : Number(await redis.command('MEMORY', 'USAGE', key, 'SAMPLES', '0'));
+  const stored = Number(await redis.command('DBSIZE'));
+  if (stored !== total) throw new Error(`${stack.name}: ${total} /fill10 requests left ${stored} keys`);
+  return { average: (after - before) / total, memoryUsage };
+}
+
+async function benchFramework(framework: string, kinds: readonly StackKind[], redis: RedisServer, loader: Loader): Promise<FrameworkResult> {
+  const stacks: Running[] = [];
+  try {
+    for (const kind of kinds) stacks.push(await startStack(framework, kind, redis.url));
+    const results = new Map<Running, StackResult>(stacks.map((stack) => [stack, { name: stack.name, kind: stack.kind, routes: {} }]));
+    for (const route of TIMED_ROUTES) {
+      await redis.command('FLUSHALL');
+      const figures = await timeRoute(stacks, route, redis, loader);
+      for (const [stack, figure] of figures) (results.get(stack) as StackResult).routes[route] = figure;
+      process.stdout.write('.');
+    }
+    for (const stack of stacks) {
+      const result = results.get(stack) as StackResult;
+      result.lostUpdates = await lostUpdates(stack);
+      result.memory = await bytesPerSession(stack, redis);
+    }
+    return { framework, stacks: [...results.values()] };
+  } finally {
+    for (const stack of stacks) await stopStack(stack);
+  }
+}
+
+const started = Date.now();
+const redis = await startRedis();
+const loader = new Loader();
+try {
+  await loader.ready;
+  const frameworks: FrameworkResult[] = [];
+  const versions = (await redis.command('INFO', 'server')) as string;
+  for (const framework of args.frameworks.split(',')) {
+    const kinds = FRAMEWORKS[framework];
+    if (!kinds) throw new Error(`unknown framework ${framework}; known: ${Object.keys(FRAMEWORKS).join(', ')}`);
+    process.stdout.write(`${framework} `);
+    const result = await benchFramework(framework, kinds, redis, loader);
+    frameworks.push(result);
+    process.stdout.write('\n' + renderTable(result) + '\n\n');
+  }
+  const results: Results = {
+    date: new Date().toISOString(),
+    quick: args.quick,
+    settings: SETTINGS,
+    redisVersion: /redis_version:(\S+)/.exec(versions)?.[1] ?? 'unknown',
+    seconds: Math.round((Date.now() - started) / 1000),
+    frameworks,
+  };
+  writeFileSync('bench/results.json', JSON.stringify(results, null, 2) + '\n');
+  writeFileSync(args.out, renderMarkdown(results));
+  console.log(`wrote ${args.out} and bench/results.json in ${results.seconds} s`);
+} finally {
+  loader.stop();
+  await redis.stop();
+}
