@@ -46,8 +46,10 @@ export function session<Data extends object = SessionData>(options: SessionOptio
   const middleware = (req: ExpressRequest, res: ServerResponse, next: (error?: unknown) => void): void => {
     // Express' req.secure honours the app's 'trust proxy' setting.
     const { session } = openNodeSession(manager, req, res, () => req.secure ?? false);
-    // defineProperty, not assignment: Express 5 has getter-only request properties (query).
-    Object.defineProperty(req, keyword, { value: session, configurable: true, enumerable: true, writable: true });
+    // A plain assignment is cheapest, but Express 5 has getter-only request properties (query):
+    // a keyword that names one of those is defined on the request itself instead.
+    if (keyword in req) Object.defineProperty(req, keyword, { value: session, configurable: true, enumerable: true, writable: true });
+    else (req as unknown as Record<string, Session<Data>>)[keyword] = session;
     next();
   };
   return Object.assign(middleware, {

@@ -32,6 +32,8 @@ export function readSessionCookie(header: string | undefined, name: string): Inb
  * could choose the session; with two, latchkey takes neither.
  */
 function isRepeated(header: string, name: string): boolean {
+  // The common case, the name written once, needs no splitting.
+  if (header.indexOf(name) === header.lastIndexOf(name)) return false;
   let seen = 0;
   for (const pair of header.split(';')) {
     const eq = pair.indexOf('=');
@@ -40,23 +42,34 @@ function isRepeated(header: string, name: string): boolean {
   return false;
 }
 
-function attributes(options: ResolvedOptions, secure: boolean): SerializeOptions {
-  return {
+/** Writes the session's Set-Cookie values; built once per middleware, as the options never change. */
+export interface CookieWriter {
+  /** The Set-Cookie value that hands the browser `id` (with Max-Age unless the lifetime is `null`). */
+  session(id: string, secure: boolean): string;
+  /** The Set-Cookie value that makes the browser drop the session cookie. */
+  cleared(secure: boolean): string;
+}
+
+/**
+ * A {@link CookieWriter} for `options`. The attributes are serialized by the `cookie` package
+ * once per Secure flag; each response then only puts the id in front, which is safe because an
+ * id is base64url and needs no encoding.
+ */
+export function createCookieWriter(options: ResolvedOptions): CookieWriter {
+  const maxAge = options.cookieLifetime === null ? undefined : Math.ceil(options.cookieLifetime);
+  const attributes = (secure: boolean): SerializeOptions => ({
     httpOnly: options.httpOnly,
     secure,
     sameSite: options.sameSite,
     path: options.path,
     domain: options.domain,
+  });
+  const name = options.cookieName;
+  const attributesOf = (secure: boolean): string => serialize(name, '', { ...attributes(secure), maxAge }).slice(name.length + 1);
+  const setAttributes = [attributesOf(false), attributesOf(true)] as const;
+  const cleared = [false, true].map((secure) => serialize(name, '', { ...attributes(secure), maxAge: 0, expires: new Date(0) }));
+  return {
+    session: (id, secure) => `${name}=${id}${setAttributes[secure ? 1 : 0]}`,
+    cleared: (secure) => cleared[secure ? 1 : 0] as string,
   };
-}
-
-/** The Set-Cookie value that hands the browser `id` (with Max-Age unless the lifetime is `null`). */
-export function sessionCookie(options: ResolvedOptions, id: string, secure: boolean): string {
-  const maxAge = options.cookieLifetime === null ? undefined : Math.ceil(options.cookieLifetime);
-  return serialize(options.cookieName, id, { ...attributes(options, secure), maxAge });
-}
-
-/** The Set-Cookie value that makes the browser drop the session cookie. */
-export function clearedCookie(options: ResolvedOptions, secure: boolean): string {
-  return serialize(options.cookieName, '', { ...attributes(options, secure), maxAge: 0, expires: new Date(0) });
 }

@@ -1,3 +1,4 @@
+import { createCookieWriter, type CookieWriter } from './cookie.js';
 import { resolveOptions, type ResolvedOptions, type SessionOptions } from './options.js';
 import { RequestSession, type RequestContext, type SessionData, type SessionHandle, type SessionRuntime } from './session.js';
 import { RedisStore } from '../stores/redis.js';
@@ -18,6 +19,8 @@ export class SessionManager<Data extends object = SessionData> implements Sessio
   readonly options: ResolvedOptions;
   /** Where sessions live. */
   readonly store: Store;
+  /** Writes the Set-Cookie values, prepared from the options once. */
+  readonly cookies: CookieWriter;
   readonly #ownsStore: boolean;
   /** Storage id -> when this process last refreshed that session's expiry. */
   readonly #refreshedAt = new Map<string, number>();
@@ -29,6 +32,7 @@ export class SessionManager<Data extends object = SessionData> implements Sessio
     this.options = resolveOptions(options);
     this.#ownsStore = this.options.store === undefined;
     this.store = this.options.store ?? new RedisStore({ redis: this.options.redis, prefix: this.options.prefix });
+    this.cookies = createCookieWriter(this.options);
   }
 
   /**

@@ -1,6 +1,6 @@
 import { SessionError } from './errors.js';
 import { createSessionId, storageId } from './id.js';
-import { clearedCookie, readSessionCookie, sessionCookie } from './cookie.js';
+import { readSessionCookie, type CookieWriter } from './cookie.js';
 import type { ResolvedOptions } from './options.js';
 import type { Store, StoreField } from '../stores/store.js';
 
@@ -115,6 +115,8 @@ export interface RequestContext {
 export interface SessionRuntime {
   readonly options: ResolvedOptions;
   readonly store: Store;
+  /** Writes the Set-Cookie values. */
+  readonly cookies: CookieWriter;
   /** Whether a read should refresh the expiry of this stored session now. */
   shouldRefresh(sid: string, now: number): boolean;
   /** Notes that the expiry of this stored session was refreshed at `now`. */
@@ -194,8 +196,8 @@ export class RequestSession implements Session<SessionData> {
   #existed = false;
   /** The user's keys and JSON values, once known (after a read, or after this request created the session). */
   #data: Map<string, string> | undefined;
-  /** Operations that reach the store run one after another, in call order. */
-  #queue: Promise<unknown> = Promise.resolve();
+  /** Operations that reach the store run one after another, in call order (none yet: undefined). */
+  #queue: Promise<unknown> | undefined;
   #cookie: CookieAction = 'none';
   /** Whether the adapter has taken the Set-Cookie value: the headers are on their way out. */
   #sealed = false;
@@ -219,9 +221,7 @@ export class RequestSession implements Session<SessionData> {
     if (this.#cookie === 'none') return undefined;
     const secure = this.#rt.options.secure === 'auto' ? this.#ctx.isSecure() : this.#rt.options.secure;
     // 'set' always has an id: #create and #extended set one, #gone drops a pending 'set'.
-    return this.#cookie === 'set'
-      ? sessionCookie(this.#rt.options, this.#id as string, secure)
-      : clearedCookie(this.#rt.options, secure);
+    return this.#cookie === 'set' ? this.#rt.cookies.session(this.#id as string, secure) : this.#rt.cookies.cleared(secure);
   }
 
   #headersSent(): boolean {
@@ -247,7 +247,7 @@ export class RequestSession implements Session<SessionData> {
 
   #serial<T>(operation: () => Promise<T>): Promise<T> {
     this.#activate();
-    const run = this.#queue.then(operation, operation);
+    const run = this.#queue ? this.#queue.then(operation, operation) : operation();
     this.#queue = run.catch(() => undefined);
     return run;
   }

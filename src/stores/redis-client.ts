@@ -87,20 +87,26 @@ export function toSendCommand(client: RedisClientLike): SendCommand {
   }
   if ('getSlotMaster' in client) {
     const cluster = client;
-    return (key, args) => cluster.sendCommand(key, false, [...args], NODE_REDIS_OPTIONS);
+    return (key, args) => cluster.sendCommand(key, false, [...args], optionsFor(args));
   }
   if ('use' in client) {
     const sentinel = client;
-    return (_key, args) => sentinel.sendCommand(false, [...args], NODE_REDIS_OPTIONS);
+    return (_key, args) => sentinel.sendCommand(false, [...args], optionsFor(args));
   }
   const single = client as NodeRedisClientLike;
-  return (_key, args) => single.sendCommand(args, NODE_REDIS_OPTIONS);
+  return (_key, args) => single.sendCommand(args, optionsFor(args));
+}
+
+/** Options only where they matter: node-redis handles a command with options more slowly. */
+function optionsFor(args: readonly string[]): NodeRedisCommandOptions | undefined {
+  return args[0] === 'HGETALL' ? NODE_REDIS_OPTIONS : undefined;
 }
 
 /**
  * node-redis speaks RESP3, where HGETALL answers a map that it turns into a plain object by
  * default, and a field named `__proto__` would become that object's prototype. Asking for maps
- * as `Map` (RESP3 type '%', code 37) keeps every field name as data.
+ * as `Map` (RESP3 type '%', code 37) keeps every field name as data. Script replies are arrays,
+ * never maps, so only HGETALL needs it.
  */
 const NODE_REDIS_OPTIONS: NodeRedisCommandOptions = { typeMapping: { 37: Map } };
 

@@ -166,13 +166,15 @@ export class RedisStore implements Store {
    * Runs `operation` once the first connection (if any) is settled, within the command timeout;
    * whatever it fails with becomes a {@link SessionError}.
    */
-  async #run(what: string, operation: () => Promise<unknown>): Promise<unknown> {
+  #run(what: string, operation: () => Promise<unknown>): Promise<unknown> {
+    let pending: Promise<unknown>;
     try {
       const first = this.#firstConnection;
-      return await withTimeout(first ? first.then(operation) : operation(), this.#timeout, what);
+      pending = first ? first.then(operation) : operation();
     } catch (error) {
-      throw toSessionError(error, what);
+      pending = Promise.reject(error);
     }
+    return withTimeout(pending, this.#timeout, what).catch((error: unknown) => Promise.reject(toSessionError(error, what)));
   }
 
   #command(what: string, key: string, args: readonly string[]): Promise<unknown> {
@@ -181,14 +183,12 @@ export class RedisStore implements Store {
 
   /** Runs a cached script, loading it into Redis the first time (or after a restart or failover). */
   #script(what: string, script: Script, key: string, args: readonly string[]): Promise<unknown> {
-    return this.#run(what, async () => {
-      try {
-        return await this.#send(key, ['EVALSHA', script.sha, '1', key, ...args]);
-      } catch (error) {
+    return this.#run(what, () =>
+      this.#send(key, ['EVALSHA', script.sha, '1', key, ...args]).catch((error: unknown) => {
         if (replyErrorCode(error) !== 'NOSCRIPT') throw error;
         return this.#send(key, ['EVAL', script.source, '1', key, ...args]);
-      }
-    });
+      }),
+    );
   }
 
   #key(id: string): string {

@@ -18,6 +18,11 @@ export interface RedisServer {
   commandTotal(): Promise<number>;
   /** Resets the command statistics. */
   resetStats(): Promise<void>;
+  /**
+   * Watches every command clients send (MONITOR) until `stop()`, which resolves how many arrived
+   * from clients, not counting the commands scripts ran: the number of round trips.
+   */
+  monitor(): Promise<{ stop(): Promise<number> }>;
   /** Kills the process (SIGKILL) and waits until it is gone. */
   kill(): Promise<void>;
   /** Starts the process again on the same port, empty, and waits for PING. */
@@ -189,6 +194,26 @@ export async function startRedis(): Promise<RedisServer> {
     },
     async resetStats() {
       await sendCommand(port, ['CONFIG', 'RESETSTAT']);
+    },
+    async monitor() {
+      const socket = connect(port, '127.0.0.1');
+      let text = '';
+      socket.on('data', (chunk: Buffer) => void (text += chunk.toString('latin1')));
+      await once(socket, 'connect');
+      socket.write(encode(['MONITOR']));
+      // MONITOR answers +OK before it streams commands.
+      while (!text.startsWith('+OK\r\n')) await once(socket, 'data');
+      return {
+        async stop() {
+          // A PING over the watched connection marks the end: everything before it has been seen.
+          await sendCommand(port, ['PING']);
+          while (!text.includes('"PING"') && !text.includes('"ping"')) await once(socket, 'data');
+          socket.destroy();
+          const lines = text.split('\r\n').slice(1, -1).filter((line) => line.startsWith('+'));
+          // Lines of commands a script ran say "[<db> lua]" where clients' say "[<db> <address>]".
+          return lines.filter((line) => !/^\+\S+ \[\d+ lua\]/.test(line) && !/"ping"$/i.test(line)).length;
+        },
+      };
     },
     kill: () => killChild('SIGKILL'),
     async restart() {

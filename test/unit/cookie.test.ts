@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { clearedCookie, readSessionCookie, sessionCookie } from '../../src/core/cookie.js';
+import { createCookieWriter, readSessionCookie } from '../../src/core/cookie.js';
 import { createSessionId, isSessionId } from '../../src/core/id.js';
 import { MemoryStore, resolveOptions } from '../../src/index.js';
 
@@ -51,15 +51,18 @@ describe('reading the session cookie', () => {
 
 describe('writing the session cookie', () => {
   it('serialises the id with the configured attributes', () => {
-    assert.equal(sessionCookie(options, id, false), `session=${id}; Max-Age=1800; Path=/; HttpOnly; SameSite=Lax`);
-    assert.equal(sessionCookie(options, id, true), `session=${id}; Max-Age=1800; Path=/; HttpOnly; Secure; SameSite=Lax`);
+    const cookies = createCookieWriter(options);
+    assert.equal(cookies.session(id, false), `session=${id}; Max-Age=1800; Path=/; HttpOnly; SameSite=Lax`);
+    assert.equal(cookies.session(id, true), `session=${id}; Max-Age=1800; Path=/; HttpOnly; Secure; SameSite=Lax`);
     const browser = resolveOptions({ store: new MemoryStore(), cookieLifetime: null, domain: 'example.com' });
-    assert.equal(sessionCookie(browser, id, false), `session=${id}; Domain=example.com; Path=/; HttpOnly; SameSite=Lax`);
+    assert.equal(createCookieWriter(browser).session(id, false), `session=${id}; Domain=example.com; Path=/; HttpOnly; SameSite=Lax`);
+    const named = resolveOptions({ store: new MemoryStore(), cookieName: '__Host-sid', secure: true, sameSite: 'strict' });
+    assert.equal(createCookieWriter(named).session(id, true), `__Host-sid=${id}; Max-Age=1800; Path=/; HttpOnly; Secure; SameSite=Strict`);
   });
 
   it('expires the cookie with the same attributes', () => {
     assert.equal(
-      clearedCookie(options, false),
+      createCookieWriter(options).cleared(false),
       'session=; Max-Age=0; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax',
     );
   });
