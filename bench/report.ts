@@ -12,7 +12,7 @@ export interface RouteFigures {
   non2xx: number;
   /** Redis commands per request (INFO commandstats delta over requests; a script's inner calls count). */
   commands: number;
-  /** Round trips to Redis per request: commands clients sent, counted with MONITOR over 100 requests. */
+  /** Round trips to Redis per request: commands clients sent, counted with MONITOR over sequential requests. */
   roundTrips: number;
   /** Requests per second of each repeat. */
   repeats: number[];
@@ -125,9 +125,12 @@ function checks(results: Results): Check[] {
     const plain = latchkey.routes.plain;
     add(`${fw} /plain: 0 Redis commands`, plain?.commands, 0, fmt.cmds(plain?.commands ?? NaN), true);
     const limits: Record<string, number> = { plain: 0.95, read: 0.9, write: 0.9, incr: 0.9 };
+    const empty = of(result, 'empty')?.routes.plain?.rps;
     for (const [route, limit] of Object.entries(limits)) {
       const r = ratio(latchkey.routes[route]?.rps, floor?.routes[route]?.rps);
-      add(`${fw} /${route} ≥ ${limit}× floor`, r, limit, fmt.ratio(r));
+      // For scale: what an empty middleware alone costs this framework on the same route.
+      const scale = route === 'plain' && empty !== undefined ? ` (an empty middleware: ${fmt.ratio(ratio(empty, floor?.routes.plain?.rps))})` : '';
+      add(`${fw} /${route} ≥ ${limit}× floor`, r, limit, fmt.ratio(r) + scale);
     }
     add(`${fw} /read ≤ 1.1 commands per request`, latchkey.routes.read?.commands, 1.1, fmt.cmds(latchkey.routes.read?.commands ?? NaN), true);
     for (const route of ['read', 'write', 'incr']) {
@@ -160,12 +163,12 @@ export function renderMarkdown(results: Results, json: string): string {
     '# Benchmarks',
     '',
     `Measured ${results.date.slice(0, 10)} with \`npm run bench${results.quick ? ' -- --quick' : ''}\` in ${results.seconds} s, on ${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GB RAM, Node ${process.version}, Redis ${results.redisVersion}.`,
-    `Each stack runs in its own process against one private redis-server; autocannon drives it from another process over loopback with ${results.settings.connections} connections, ${results.settings.repeats} × ${results.settings.duration} s per route after a ${results.settings.warmup} s warm-up, repeats interleaved across the stacks of a framework. Figures are medians of the repeats. The machine is shared and noisy: read the ratios, not the absolute numbers. Raw figures: [${json}](${json}).`,
+    `Each stack runs in its own process against one private redis-server; autocannon drives it from another process over loopback with ${results.settings.connections} connections, ${results.settings.repeats} × ${results.settings.duration} s per route${results.settings.warmup ? ` after a ${results.settings.warmup} s warm-up` : ', no warm-up'}, repeats interleaved across the stacks of a framework. Figures are medians of the repeats. The machine is shared and noisy: read the ratios, not the absolute numbers. Raw figures: [${json}](${json}).`,
     '',
-    '- **floor**: the bare framework doing exactly one raw Redis command per route (HGETALL to read, HSET to write, HINCRBY to increment), nothing on `/plain`.',
+    '- **floor**: the bare framework doing exactly one raw Redis command per route (HGETALL to read, HSET to write, HINCRBY to increment), nothing on `/plain`. **empty middleware**: the floor with one middleware (Fastify: an onRequest hook) that does nothing, timed on `/plain` only, to show what mounting any middleware costs the framework.',
     '- **competitors**, configured as their READMEs recommend (`resave: false`, `saveUninitialized: false`): express-session + connect-redis, @fastify/session + @fastify/cookie + connect-redis, koa-session + koa-redis.',
     '- `/plain` is a route that does not use the session (the middleware is mounted); `/login` creates a session with three fields; `/read`, `/write` and `/incr` use a logged-in session.',
-    '- **cmds/req** is the INFO commandstats delta per request, which also counts the commands a Lua script runs inside Redis; **round trips/req** counts only what the app sent (MONITOR, 100 sequential requests).',
+    `- **cmds/req** is the INFO commandstats delta per request, which also counts the commands a Lua script runs inside Redis; **round trips/req** counts only what the app sent (MONITOR over ${results.settings.roundTripRequests} sequential requests).`,
     '',
     '## Targets',
     '',
@@ -193,7 +196,7 @@ export function renderMarkdown(results: Results, json: string): string {
     '',
     '```sh',
     'npm ci',
-    'npm run bench                 # the full run (about 15 minutes), rewrites this file',
+    'npm run bench                 # the full run (about 20 minutes), rewrites this file',
     'npm run bench -- --quick      # a smoke run, under 3 minutes',
     'npm run bench -- --frameworks=express,koa',
     '```',

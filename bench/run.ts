@@ -20,8 +20,8 @@ const { values: args } = parseArgs({
 
 /** How long and how often: `--quick` is a smoke run for CI, under 3 minutes. */
 const SETTINGS = args.quick
-  ? { duration: 1, warmup: 0.5, repeats: 1, connections: 16, fillSessions: 200, lostTrials: 3, concurrentWrites: 50 }
-  : { duration: 4, warmup: 1, repeats: 3, connections: 16, fillSessions: 1000, lostTrials: 3, concurrentWrites: 50 };
+  ? { duration: 1, warmup: 0, repeats: 1, connections: 16, fillSessions: 100, lostTrials: 3, concurrentWrites: 50, roundTripRequests: 30 }
+  : { duration: 3, warmup: 1, repeats: 5, connections: 16, fillSessions: 1000, lostTrials: 3, concurrentWrites: 50, roundTripRequests: 100 };
 
 /** The routes timed under load; /setfield, /dump and /fill10 serve the lost-update and memory checks. */
 const TIMED_ROUTES = ['plain', 'login', 'read', 'write', 'incr'] as const;
@@ -36,6 +36,7 @@ interface Running {
 
 function stackName(framework: string, kind: StackKind): string {
   if (kind === 'competitor') return COMPETITORS[framework] ?? 'competitor';
+  if (kind === 'empty') return `bare ${framework} + empty ${framework === 'fastify' ? 'hook' : 'middleware'}`;
   return kind === 'floor' ? `bare ${framework} + 1 Redis command` : 'latchkey';
 }
 
@@ -113,7 +114,7 @@ async function timeRoute(stacks: Running[], route: string, redis: RedisServer, l
   const headers = new Map<Running, Record<string, string>>();
   for (const stack of stacks) headers.set(stack, route === 'login' ? {} : { cookie: await login(stack) });
   const runs = new Map<Running, Array<LoadResult & { commands: number }>>(stacks.map((stack) => [stack, []]));
-  for (const stack of stacks) {
+  for (const stack of SETTINGS.warmup > 0 ? stacks : []) {
     await loader.run({ url: `${stack.url}/${route}`, headers: headers.get(stack) ?? {}, duration: SETTINGS.warmup, connections: SETTINGS.connections });
   }
   for (let repeat = 0; repeat < SETTINGS.repeats; repeat++) {
@@ -141,7 +142,7 @@ async function timeRoute(stacks: Running[], route: string, redis: RedisServer, l
 
 /** Round trips to Redis per request: commands clients sent (MONITOR), scripts' inner calls left out. */
 async function countRoundTrips(stack: Running, route: string, headers: Record<string, string>, redis: RedisServer): Promise<number> {
-  const requests = 100;
+  const requests = SETTINGS.roundTripRequests;
   const monitor = await redis.monitor();
   for (let i = 0; i < requests; i++) await (await fetch(`${stack.url}/${route}`, { headers })).text();
   return (await monitor.stop()) / requests;
@@ -188,21 +189,32 @@ async function bytesPerSession(stack: Running, redis: RedisServer): Promise<{ av
 }
 
 async function benchFramework(framework: string, kinds: readonly StackKind[], redis: RedisServer, loader: Loader): Promise<FrameworkResult> {
+  const started = Date.now();
   const stacks: Running[] = [];
   try {
-    for (const kind of kinds) stacks.push(await startStack(framework, kind, redis.url));
+    // Started side by side: loading a stack is most of the wait, and nothing is timed yet.
+    const starting = await Promise.allSettled(kinds.map((kind) => startStack(framework, kind, redis.url)));
+    for (const outcome of starting) if (outcome.status === 'fulfilled') stacks.push(outcome.value);
+    const failed = starting.find((outcome) => outcome.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    const phase = (name: string): void => void process.stdout.write(` [${name} ${((Date.now() - started) / 1000).toFixed(0)} s]`);
+    phase('started');
     const results = new Map<Running, StackResult>(stacks.map((stack) => [stack, { name: stack.name, kind: stack.kind, routes: {} }]));
     for (const route of TIMED_ROUTES) {
       await redis.command('FLUSHALL');
-      const figures = await timeRoute(stacks, route, redis, loader);
+      // The empty middleware only tells what mounting one costs: it is timed on /plain alone.
+      const timed = route === 'plain' ? stacks : stacks.filter((stack) => stack.kind !== 'empty');
+      const figures = await timeRoute(timed, route, redis, loader);
       for (const [stack, figure] of figures) (results.get(stack) as StackResult).routes[route] = figure;
       process.stdout.write('.');
     }
-    for (const stack of stacks) {
+    phase('timed');
+    for (const stack of stacks.filter((candidate) => candidate.kind !== 'empty')) {
       const result = results.get(stack) as StackResult;
       result.lostUpdates = await lostUpdates(stack);
       result.memory = await bytesPerSession(stack, redis);
     }
+    phase('checked');
     return { framework, stacks: [...results.values()] };
   } finally {
     for (const stack of stacks) await stopStack(stack);

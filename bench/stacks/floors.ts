@@ -32,36 +32,48 @@ async function run(
   return handler(redis, `floor:${sid}`, param);
 }
 
-export const stacks: Record<string, StackStarter> = {
-  async express(url) {
-    const redis = await connectRedis(url);
-    return expressApp(undefined, (route, param, { req, res }) =>
-      run(redis, route, param, req.headers.cookie, (value) => res.setHeader('Set-Cookie', value)),
-    );
-  },
-  async fastify(url) {
-    const redis = await connectRedis(url);
-    return fastifyApp(
-      async () => {},
-      (route, param, { request, reply }) => run(redis, route, param, request.headers.cookie, (value) => reply.header('set-cookie', value)),
-    );
-  },
-  async koa(url) {
-    const redis = await connectRedis(url);
-    return koaApp(
-      () => {},
-      (route, param, ctx) => run(redis, route, param, ctx.get('cookie'), (value) => ctx.set('Set-Cookie', value)),
-    );
-  },
-  async hono(url) {
-    const redis = await connectRedis(url);
-    return honoApp(undefined, (route, param, c) => run(redis, route, param, c.req.header('cookie'), (value) => c.header('Set-Cookie', value)));
-  },
-  async node(url) {
-    const redis = await connectRedis(url);
-    const app = nodeApp<undefined>((route, param, { req, res }) =>
-      run(redis, route, param, req.headers.cookie, (value) => res.setHeader('Set-Cookie', value)),
-    );
-    return (req, res) => void app(req, res, undefined);
-  },
-};
+/** The floors, each with an optional empty middleware (or hook) mounted the framework's way. */
+function floors(empty: boolean): Record<string, StackStarter> {
+  return {
+    async express(url) {
+      const redis = await connectRedis(url);
+      return expressApp(empty ? (_req, _res, next) => next() : undefined, (route, param, { req, res }) =>
+        run(redis, route, param, req.headers.cookie, (value) => res.setHeader('Set-Cookie', value)),
+      );
+    },
+    async fastify(url) {
+      const redis = await connectRedis(url);
+      return fastifyApp(
+        async (app) => {
+          if (empty) app.addHook('onRequest', (_request, _reply, next) => next());
+        },
+        (route, param, { request, reply }) => run(redis, route, param, request.headers.cookie, (value) => reply.header('set-cookie', value)),
+      );
+    },
+    async koa(url) {
+      const redis = await connectRedis(url);
+      return koaApp(
+        (app) => {
+          if (empty) app.use((_ctx, next) => next());
+        },
+        (route, param, ctx) => run(redis, route, param, ctx.get('cookie'), (value) => ctx.set('Set-Cookie', value)),
+      );
+    },
+    async hono(url) {
+      const redis = await connectRedis(url);
+      return honoApp(empty ? (_c, next) => next() : undefined, (route, param, c) => run(redis, route, param, c.req.header('cookie'), (value) => c.header('Set-Cookie', value)));
+    },
+    async node(url) {
+      const redis = await connectRedis(url);
+      const app = nodeApp<undefined>((route, param, { req, res }) =>
+        run(redis, route, param, req.headers.cookie, (value) => res.setHeader('Set-Cookie', value)),
+      );
+      return (req, res) => void app(req, res, undefined);
+    },
+  };
+}
+
+export const stacks = floors(false);
+
+/** What mounting any middleware costs each framework: the floor with one that does nothing. */
+export const withEmptyMiddleware = floors(true);

@@ -8,15 +8,18 @@ export type Served = RequestListener | { listen(options: { port: number; host: s
 /** Connects a stack to the Redis at `redisUrl` and builds its app. */
 export type StackStarter = (redisUrl: string) => Promise<Served>;
 
-/** What a stack is: latchkey, the framework's usual session library, or the floor. */
-export type StackKind = 'latchkey' | 'competitor' | 'floor';
+/**
+ * What a stack is: latchkey, the framework's usual session library, the floor, or the floor with
+ * an empty middleware (timed on /plain only: what mounting any middleware costs the framework).
+ */
+export type StackKind = 'latchkey' | 'competitor' | 'floor' | 'empty';
 
 /** The frameworks, each with the kinds of stack it has, in table order. */
 export const FRAMEWORKS: Record<string, readonly StackKind[]> = {
-  express: ['latchkey', 'competitor', 'floor'],
-  fastify: ['latchkey', 'competitor', 'floor'],
-  koa: ['latchkey', 'competitor', 'floor'],
-  hono: ['latchkey', 'floor'],
+  express: ['latchkey', 'competitor', 'floor', 'empty'],
+  fastify: ['latchkey', 'competitor', 'floor', 'empty'],
+  koa: ['latchkey', 'competitor', 'floor', 'empty'],
+  hono: ['latchkey', 'floor', 'empty'],
   node: ['latchkey', 'floor'],
 };
 
@@ -27,12 +30,17 @@ export const COMPETITORS: Record<string, string> = {
   koa: 'koa-session + koa-redis',
 };
 
-const MODULES: Record<StackKind, string> = { latchkey: './latchkey.ts', competitor: './competitors.ts', floor: './floors.ts' };
+const MODULES: Record<StackKind, string> = {
+  latchkey: './latchkey.ts',
+  competitor: './competitors.ts',
+  floor: './floors.ts',
+  empty: './floors.ts',
+};
 
 /** Loads the starter of the `kind` stack on `framework`. */
 export async function loadStack(framework: string, kind: StackKind): Promise<StackStarter> {
-  const module = (await import(MODULES[kind])) as { stacks: Record<string, StackStarter> };
-  const starter = module.stacks[framework];
+  const module = (await import(MODULES[kind])) as { stacks: Record<string, StackStarter>; withEmptyMiddleware?: Record<string, StackStarter> };
+  const starter = kind === 'empty' ? module.withEmptyMiddleware?.[framework] : module.stacks[framework];
   if (!starter) throw new Error(`no ${kind} stack for ${framework}`);
   return starter;
 }

@@ -73,10 +73,12 @@ export interface SessionOptions {
    */
   prefix?: string;
   /**
-   * Seconds between two expiry refreshes of a session that is only read. Reading a session
-   * refreshes its expiry in the same round trip as the load when the last refresh seen by this
-   * process is older than this; other reads send a single command. Writes always refresh. `0`
-   * refreshes on every read.
+   * Seconds between two expiry refreshes of a session that is only read, and between two
+   * Set-Cookie headers that give the browser a fresh Max-Age. Reading a session refreshes its
+   * expiry in the same round trip as the load when the last refresh seen by this process is older
+   * than this; other reads send a single command. Writes always refresh the store's expiry, and
+   * re-send the cookie only when this process has not within this interval. `0` refreshes and
+   * re-sends on every use.
    * @default 60, or a tenth of the session lifetime when that is shorter
    */
   touchInterval?: number;

@@ -274,8 +274,13 @@ export class RequestSession implements Session<SessionData> {
     this.#data = new Map();
   }
 
-  /** The expiry of the stored session was just extended: the browser's cookie should be, too. */
+  /**
+   * The expiry of the stored session was just extended. The browser's cookie gets a fresh Max-Age
+   * too, but at most once per touchInterval from this process: the browser's copy then never
+   * lags the store by more than that, and busy sessions do not carry a Set-Cookie on every write.
+   */
   #extended(sid: string, now: number): void {
+    if (!this.#rt.shouldRefresh(sid, now)) return;
     this.#rt.refreshed(sid, now);
     if (this.#rt.options.cookieLifetime !== null) this.#cookie = 'set';
   }

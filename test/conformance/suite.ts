@@ -358,6 +358,27 @@ export function conformance(storeName: string): void {
           assert.deepEqual(response.setCookie, []);
         });
 
+        it('extends the TTL on every write, and re-sends the cookie at most once per touchInterval', async () => {
+          const { browser, id } = await withSession({ touchInterval: 1 });
+          await sut.setTtlMs(id, 5000);
+          const soon = await browser.get('/set?key=b&value=1');
+          assert.equal(soon.status, 200);
+          assert.deepEqual(soon.setCookie, [], 'the cookie went out with the write that created the session');
+          assert.ok((await sut.ttlMs(id)) > 1_790_000, 'the write extended the TTL all the same');
+          await sleep(1100);
+          const later = await browser.get('/set?key=c&value=1');
+          assert.equal(later.setCookie.length, 1);
+          const cookie = parseSetCookie(later.setCookie[0] as string);
+          assert.equal(cookie.value, id);
+          assert.equal(cookie.attributes.get('max-age'), '1800');
+          assert.deepEqual((await browser.get('/set?key=d&value=1')).setCookie, [], 'and not again right after');
+
+          await app?.close();
+          const every = await start({ touchInterval: 0 });
+          await every.json('/set?key=a&value=1');
+          for (let i = 0; i < 2; i++) assert.equal((await every.get('/set?key=b&value=2')).setCookie.length, 1, 'touchInterval: 0 re-sends every time');
+        });
+
         it('loads once per request however many reads', async () => {
           const { browser } = await withSession();
           const view = (await browser.json('/view')) as Record<string, unknown>;
