@@ -39,6 +39,8 @@ export interface Results {
   settings: Record<string, number>;
   redisVersion: string;
   seconds: number;
+  /** Versions of the frameworks, session libraries and tools, by package name. */
+  versions?: Record<string, string>;
   frameworks: FrameworkResult[];
 }
 
@@ -164,6 +166,7 @@ export function renderMarkdown(results: Results, json: string): string {
     '',
     `Measured ${results.date.slice(0, 10)} with \`npm run bench${results.quick ? ' -- --quick' : ''}\` in ${results.seconds} s, on ${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GB RAM, Node ${process.version}, Redis ${results.redisVersion}.`,
     `Each stack runs in its own process against one private redis-server; autocannon drives it from another process over loopback with ${results.settings.connections} connections, ${results.settings.repeats} × ${results.settings.duration} s per route${results.settings.warmup ? ` after a ${results.settings.warmup} s warm-up` : ', no warm-up'}, repeats interleaved across the stacks of a framework. Figures are medians of the repeats. The machine is shared and noisy: read the ratios, not the absolute numbers. Raw figures: [${json}](${json}).`,
+    results.versions ? `Versions: ${Object.entries(results.versions).map(([name, version]) => `${name} ${version}`).join(', ')}; latchkey from this commit's \`dist/\`.` : '',
     '',
     '- **floor**: the bare framework doing exactly one raw Redis command per route (HGETALL to read, HSET to write, HINCRBY to increment), nothing on `/plain`. **empty middleware**: the floor with one middleware (Fastify: an onRequest hook) that does nothing, timed on `/plain` only, to show what mounting any middleware costs the framework.',
     '- **competitors**, configured as their READMEs recommend (`resave: false`, `saveUninitialized: false`): express-session + connect-redis, @fastify/session + @fastify/cookie + connect-redis, koa-session + koa-redis.',

@@ -3,7 +3,7 @@
 // Prints a table per framework and writes BENCHMARKS.md and bench/results.json.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { freePort, startRedis, type RedisServer } from '../test/redis/server.js';
 import { COMPETITORS, FRAMEWORKS, type StackKind } from './stacks/index.js';
@@ -15,8 +15,36 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false },
     frameworks: { type: 'string', default: Object.keys(FRAMEWORKS).join(',') },
     out: { type: 'string', default: 'BENCHMARKS.md' },
+    // Writes the report again from the raw figures of the last run, without measuring.
+    render: { type: 'boolean', default: false },
   },
 });
+
+/** The libraries whose versions the report names. */
+const LIBRARIES = ['express', 'fastify', 'koa', 'hono', '@hono/node-server', 'redis', 'express-session', 'connect-redis', '@fastify/session', '@fastify/cookie', 'koa-session', 'koa-redis', 'autocannon'];
+
+function versions(): Record<string, string> {
+  const found: Record<string, string> = {};
+  for (const name of LIBRARIES) {
+    try {
+      found[name] = (JSON.parse(readFileSync(`node_modules/${name}/package.json`, 'utf8')) as { version: string }).version;
+    } catch {
+      found[name] = 'not installed';
+    }
+  }
+  return found;
+}
+
+/** The raw figures go next to the report: bench/results.json for BENCHMARKS.md. */
+const json = args.out === 'BENCHMARKS.md' ? 'bench/results.json' : args.out.replace(/(\.md)?$/, '.json');
+
+if (args.render) {
+  const results = JSON.parse(readFileSync(json, 'utf8')) as Results;
+  results.versions ??= versions();
+  writeFileSync(args.out, renderMarkdown(results, json));
+  console.log(`wrote ${args.out} from ${json}`);
+  process.exit(0);
+}
 
 /** How long and how often: `--quick` is a smoke run for CI, under 3 minutes. */
 const SETTINGS = args.quick
@@ -227,7 +255,7 @@ const loader = new Loader();
 try {
   await loader.ready;
   const frameworks: FrameworkResult[] = [];
-  const versions = (await redis.command('INFO', 'server')) as string;
+  const serverInfo = (await redis.command('INFO', 'server')) as string;
   for (const framework of args.frameworks.split(',')) {
     const kinds = FRAMEWORKS[framework];
     if (!kinds) throw new Error(`unknown framework ${framework}; known: ${Object.keys(FRAMEWORKS).join(', ')}`);
@@ -240,12 +268,11 @@ try {
     date: new Date().toISOString(),
     quick: args.quick,
     settings: SETTINGS,
-    redisVersion: /redis_version:(\S+)/.exec(versions)?.[1] ?? 'unknown',
+    redisVersion: /redis_version:(\S+)/.exec(serverInfo)?.[1] ?? 'unknown',
     seconds: Math.round((Date.now() - started) / 1000),
+    versions: versions(),
     frameworks,
   };
-  // The raw figures go next to the report: bench/results.json for BENCHMARKS.md.
-  const json = args.out === 'BENCHMARKS.md' ? 'bench/results.json' : args.out.replace(/(\.md)?$/, '.json');
   writeFileSync(json, JSON.stringify(results, null, 2) + '\n');
   writeFileSync(args.out, renderMarkdown(results, json));
   console.log(`wrote ${args.out} and ${json} in ${results.seconds} s`);
