@@ -13,29 +13,36 @@ interface Running {
   url: string;
 }
 
-/** Starts `file` as its npm script does (tsx) and resolves once it says where it listens. */
-async function startExample(file: string, env: Record<string, string>): Promise<Running> {
-  const port = await freePort();
+/** Runs `file` as its npm script does (tsx) on `port`, collecting what it prints. */
+function run(file: string, env: Record<string, string>, port: number): { child: ChildProcess; output(): string } {
   const child = spawn(process.execPath, ['--import', 'tsx', file], {
     env: { ...process.env, ...env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  const listening = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${file} did not start within 20 s:\n${output}`)), 20_000);
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString();
-      if (/ (example|demo) on http/.test(output)) {
+  const collect = (chunk: Buffer): void => void (output += chunk.toString());
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  return { child, output: () => output };
+}
+
+/** Starts `file` and resolves once it says where it listens. */
+async function startExample(file: string, env: Record<string, string>): Promise<Running> {
+  const port = await freePort();
+  const { child, output } = run(file, env, port);
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${file} did not start within 20 s:\n${output()}`)), 20_000);
+    const onData = (): void => {
+      if (/ (example|demo) on http/.test(output())) {
         clearTimeout(timer);
         resolve();
       }
     };
     child.stdout?.on('data', onData);
     child.stderr?.on('data', onData);
-    child.once('exit', (code) => (clearTimeout(timer), reject(new Error(`${file} exited with ${code}:\n${output}`))));
+    child.once('exit', (code) => (clearTimeout(timer), reject(new Error(`${file} exited with ${code}:\n${output()}`))));
   });
-  await listening;
-  return { child, output: () => output, url: `http://127.0.0.1:${port}` };
+  return { child, output, url: `http://127.0.0.1:${port}` };
 }
 
 async function stop(child: ChildProcess): Promise<void> {
@@ -136,17 +143,11 @@ describe('the framework examples (npm run example:<framework>)', () => {
 
   it('says in one line how to fix a missing Redis, and exits', async () => {
     const port = await freePort();
-    const child = spawn(process.execPath, ['--import', 'tsx', 'examples/koa.ts'], {
-      env: { ...process.env, REDIS_URL: `redis://127.0.0.1:${port}`, PORT: String(await freePort()) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const { child, output } = run('examples/koa.ts', { REDIS_URL: `redis://127.0.0.1:${port}` }, await freePort());
     const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
     const [code] = (await once(child, 'exit')) as [number | null];
     clearTimeout(timer);
-    assert.equal(code, 1, output);
-    assert.equal(output, `latchkey example: no Redis at redis://127.0.0.1:${port} (ECONNREFUSED). Start redis-server, or set REDIS_URL.\n`);
+    assert.equal(code, 1, output());
+    assert.equal(output(), `latchkey example: no Redis at redis://127.0.0.1:${port} (ECONNREFUSED). Start redis-server, or set REDIS_URL.\n`);
   });
 });

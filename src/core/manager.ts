@@ -22,7 +22,7 @@ export class SessionManager<Data extends object = SessionData> implements Sessio
   /** Writes the Set-Cookie values, prepared from the options once. */
   readonly cookies: CookieWriter;
   readonly #ownsStore: boolean;
-  /** Storage id -> when this process last refreshed that session's expiry. */
+  /** Storage id -> when this process last refreshed that session's expiry and cookie. */
   readonly #refreshedAt = new Map<string, number>();
 
   /**

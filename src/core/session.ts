@@ -117,9 +117,12 @@ export interface SessionRuntime {
   readonly store: Store;
   /** Writes the Set-Cookie values. */
   readonly cookies: CookieWriter;
-  /** Whether a read should refresh the expiry of this stored session now. */
+  /**
+   * Whether this process should refresh the session now: a read its expiry in the store, any use
+   * the browser's cookie (at most once per touchInterval).
+   */
   shouldRefresh(sid: string, now: number): boolean;
-  /** Notes that the expiry of this stored session was refreshed at `now`. */
+  /** Notes that the store's expiry and the cookie of this session were refreshed at `now`. */
   refreshed(sid: string, now: number): void;
   /** Forgets a stored session that no longer exists. */
   forget(sid: string): void;
@@ -274,15 +277,19 @@ export class RequestSession implements Session<SessionData> {
     this.#data = new Map();
   }
 
-  /**
-   * The expiry of the stored session was just extended. The browser's cookie gets a fresh Max-Age
-   * too, but at most once per touchInterval from this process: the browser's copy then never
-   * lags the store by more than that, and busy sessions do not carry a Set-Cookie on every write.
-   */
-  #extended(sid: string, now: number): void {
-    if (!this.#rt.shouldRefresh(sid, now)) return;
+  /** The store's expiry was refreshed at `now`: the browser's cookie gets a fresh Max-Age too. */
+  #refreshed(sid: string, now: number): void {
     this.#rt.refreshed(sid, now);
     if (this.#rt.options.cookieLifetime !== null) this.#cookie = 'set';
+  }
+
+  /**
+   * A write just extended the store's expiry (every write does). The browser's cookie follows at
+   * most once per touchInterval from this process: its copy then never lags the store by more than
+   * that, and busy sessions do not carry a Set-Cookie on every write.
+   */
+  #extended(sid: string, now: number): void {
+    if (this.#rt.shouldRefresh(sid, now)) this.#refreshed(sid, now);
   }
 
   load(): Promise<void> {
@@ -308,7 +315,7 @@ export class RequestSession implements Session<SessionData> {
         return;
       }
       this.#confirmed(id);
-      if (refresh) this.#extended(sid, now);
+      if (refresh) this.#refreshed(sid, now);
       this.#data = userData(fields);
     });
   }
