@@ -6,6 +6,8 @@ export {
   type SessionOptions,
   type ResolvedOptions,
   type SameSite,
+  type SessionLimits,
+  type InvalidCookieReason,
 } from './core/options.js';
 export { SessionManager } from './core/manager.js';
 export type {
@@ -16,8 +18,19 @@ export type {
   SessionHandle,
   RequestContext,
 } from './core/session.js';
+export type { ResponseHeaders } from './core/headers.js';
 export { createSessionId, isSessionId } from './core/id.js';
-export { MAX_COUNTER, type Store, type StoreField, type StoreRefresh } from './stores/store.js';
+export { CSRF_KEY, csrfToken, verifyCsrf, checkCsrf, type CsrfSession } from './core/csrf.js';
+export { FLASH_PREFIX, addFlash, takeFlashes, type Flash, type FlashSession } from './core/flash.js';
+export {
+  MAX_COUNTER,
+  CREATED_AT_FIELD,
+  type Store,
+  type StoreField,
+  type StoreRefresh,
+  type StoreExpiry,
+  type StoreLimits,
+} from './stores/store.js';
 export { RedisStore, DEFAULT_REDIS_STORE_OPTIONS, type RedisStoreOptions } from './stores/redis.js';
 export { MemoryStore, DEFAULT_MEMORY_STORE_OPTIONS, type MemoryStoreOptions } from './stores/memory.js';
 export type {

@@ -34,14 +34,19 @@ const plugin: FastifyPluginAsync<SessionOptions> = async (fastify, options) => {
       // request.protocol honours the app's trustProxy setting.
       isSecure: () => request.protocol === 'https',
       headersSent: () => reply.sent || reply.raw.headersSent,
+      request,
     });
     (request as Decorated)[keyword] = handle.session;
     (request as Decorated)[handleKey] = handle;
     next();
   });
   fastify.addHook('onSend', (request, reply, payload, next) => {
-    const cookie = (request as Decorated)[handleKey]?.setCookie();
-    if (cookie !== undefined) reply.header('set-cookie', cookie);
+    (request as Decorated)[handleKey]?.writeHeaders({
+      get: (name) => reply.getHeader(name),
+      set: (name, value) => void reply.header(name, value),
+      // Fastify adds each Set-Cookie as a header of its own.
+      appendSetCookie: (value) => void reply.header('set-cookie', value),
+    });
     next(null, payload);
   });
   fastify.addHook('onClose', (_instance, next) => {

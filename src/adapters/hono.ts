@@ -41,11 +41,15 @@ export function session<Data extends object = SessionData, Keyword extends strin
     const handle = manager.open({
       cookieHeader: () => c.req.header('cookie'),
       isSecure: () => c.req.url.startsWith('https:'),
+      request: c,
     });
     c.set(keyword, handle.session);
     await next();
-    const cookie = handle.setCookie();
-    if (cookie !== undefined) c.header('Set-Cookie', cookie, { append: true });
+    handle.writeHeaders({
+      get: (name) => c.res.headers.get(name) ?? undefined,
+      set: (name, value) => c.header(name, value),
+      appendSetCookie: (value) => c.header('Set-Cookie', value, { append: true }),
+    });
   };
   return Object.assign(middleware, { manager, close: () => manager.close() });
 }

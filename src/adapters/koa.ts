@@ -51,7 +51,7 @@ export function session<Data extends object = SessionData, Keyword extends strin
   const keyword = manager.options.keyword;
   const middleware: Middleware<DefaultState, KoaSessionContext<Data, Keyword>> = (ctx, next) => {
     // ctx.secure honours the app's `proxy` setting.
-    const { session } = openNodeSession(manager, ctx.req, ctx.res, () => ctx.secure);
+    const { session } = openNodeSession(manager, ctx.req, ctx.res, () => ctx.secure, ctx);
     (ctx as unknown as Record<string, Session<Data>>)[keyword] = session;
     return next();
   };

@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 /**
  * What went wrong, as a stable string applications and tests can match on.
  *
@@ -7,13 +8,21 @@
  * - `STORE_ERROR`: the store answered with an error latchkey did not expect (e.g. a key of the wrong type).
  * - `HEADERS_SENT`: a new session was about to be created after the response headers were sent,
  *   so its cookie could never reach the browser.
+ * - `LIMIT_EXCEEDED`: a write would pass one of the `limits` (keys, key length, value or session
+ *   size); nothing was written.
+ * - `SESSION_GONE`: the session this request was using was destroyed, regenerated or expired by
+ *   another request while this one ran; the write was not applied and the old id stays dead.
+ * - `CSRF_MISMATCH`: an unsafe request (POST, PUT, ...) carried no CSRF token, or the wrong one.
  */
 export type SessionErrorCode =
   | 'INVALID_OPTIONS'
   | 'INVALID_ARGUMENT'
   | 'STORE_UNAVAILABLE'
   | 'STORE_ERROR'
-  | 'HEADERS_SENT';
+  | 'HEADERS_SENT'
+  | 'LIMIT_EXCEEDED'
+  | 'SESSION_GONE'
+  | 'CSRF_MISMATCH';
 
 const STATUS: Record<SessionErrorCode, number> = {
   INVALID_OPTIONS: 500,
@@ -21,6 +30,9 @@ const STATUS: Record<SessionErrorCode, number> = {
   STORE_UNAVAILABLE: 503,
   STORE_ERROR: 500,
   HEADERS_SENT: 500,
+  LIMIT_EXCEEDED: 413,
+  SESSION_GONE: 409,
+  CSRF_MISMATCH: 403,
 };
 
 /**
@@ -33,7 +45,10 @@ const STATUS: Record<SessionErrorCode, number> = {
 export class SessionError extends Error {
   /** What went wrong; see {@link SessionErrorCode}. */
   readonly code: SessionErrorCode;
-  /** The HTTP status that fits this error: 503 when the store is unavailable, otherwise 500. */
+  /**
+   * The HTTP status that fits this error: 503 when the store is unavailable, 403 for a CSRF
+   * mismatch, 409 for a session gone mid-request, 413 for a passed limit, otherwise 500.
+   */
   readonly status: number;
   /** Tells frameworks (Koa, http-errors conventions) not to show the message to the client. */
   readonly expose = false;
@@ -51,11 +66,11 @@ export class SessionError extends Error {
   }
 
   /**
-   * A plain-text response for this error (status 503 or 500, no details), in the shape Hono's
+   * A plain-text response for this error (its status and reason phrase, no details), in the shape Hono's
    * default error handler looks for.
    */
   getResponse(): Response {
-    const text = this.status === 503 ? 'Service Unavailable' : 'Internal Server Error';
+    const text = STATUS_CODES[this.status] ?? 'Error';
     const headers: Record<string, string> = { 'content-type': 'text/plain; charset=UTF-8' };
     if (this.status === 503) headers['retry-after'] = '1';
     return new Response(text, { status: this.status, headers });

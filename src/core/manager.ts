@@ -2,7 +2,8 @@ import { createCookieWriter, type CookieWriter } from './cookie.js';
 import { resolveOptions, type ResolvedOptions, type SessionOptions } from './options.js';
 import { RequestSession, type RequestContext, type SessionData, type SessionHandle, type SessionRuntime } from './session.js';
 import { RedisStore } from '../stores/redis.js';
-import type { Store } from '../stores/store.js';
+import type { Store, StoreLimits } from '../stores/store.js';
+import { writeSessionHeaders } from './headers.js';
 
 /** How many sessions the expiry-refresh memo remembers; older entries are forgotten first. */
 const REFRESH_MEMO_SIZE = 10_000;
@@ -21,6 +22,8 @@ export class SessionManager<Data extends object = SessionData> implements Sessio
   readonly store: Store;
   /** Writes the Set-Cookie values, prepared from the options once. */
   readonly cookies: CookieWriter;
+  /** {@inheritDoc SessionRuntime.storeLimits} */
+  readonly storeLimits: StoreLimits;
   readonly #ownsStore: boolean;
   /** Storage id -> when this process last refreshed that session's expiry and cookie. */
   readonly #refreshedAt = new Map<string, number>();
@@ -33,6 +36,9 @@ export class SessionManager<Data extends object = SessionData> implements Sessio
     this.#ownsStore = this.options.store === undefined;
     this.store = this.options.store ?? new RedisStore({ redis: this.options.redis, prefix: this.options.prefix });
     this.cookies = createCookieWriter(this.options);
+    const { maxKeys, maxSessionBytes } = this.options.limits;
+    // latchkey's own fields count too: created-at and last-seen.
+    this.storeLimits = { maxFields: maxKeys + 2, maxBytes: maxSessionBytes };
   }
 
   /**
@@ -40,7 +46,11 @@ export class SessionManager<Data extends object = SessionData> implements Sessio
    */
   open(context: RequestContext): SessionHandle<Data> {
     const session = new RequestSession(this, context);
-    return { session: session as unknown as SessionHandle<Data>['session'], setCookie: () => session.setCookie() };
+    return {
+      session: session as unknown as SessionHandle<Data>['session'],
+      setCookie: () => session.setCookie(),
+      writeHeaders: (headers) => writeSessionHeaders(session, headers),
+    };
   }
 
   /** {@inheritDoc SessionRuntime.shouldRefresh} */

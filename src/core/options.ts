@@ -7,6 +7,42 @@ import { DEFAULT_REDIS_STORE_OPTIONS } from '../stores/redis.js';
 export type SameSite = 'lax' | 'strict' | 'none';
 
 /**
+ * Why a request's session cookie was not honoured, as told to {@link SessionOptions.onInvalidCookie}:
+ *
+ * - `malformed`: the cookie is not shaped like an id latchkey issues (or the name appears twice).
+ * - `bad-signature`: with `secrets`, the signature is missing or matches none of them.
+ * - `unknown-id`: a well-formed id the store does not hold (a guess, or a session that ended).
+ * - `expired`: the session ended by its absolute lifetime; with `secrets`, also any validly signed
+ *   id the store no longer holds (idle timeout, logout): only latchkey can have issued it.
+ */
+export type InvalidCookieReason = 'malformed' | 'bad-signature' | 'unknown-id' | 'expired';
+
+/** Size limits of one session; a write that would pass one fails with `LIMIT_EXCEEDED`. */
+export interface SessionLimits {
+  /**
+   * Most keys a session holds.
+   * @default 256
+   */
+  maxKeys?: number;
+  /**
+   * Longest key, in UTF-8 bytes.
+   * @default 256
+   */
+  maxKeyLength?: number;
+  /**
+   * Largest value, in bytes of its JSON encoding.
+   * @default 65536
+   */
+  maxValueBytes?: number;
+  /**
+   * Largest session: the bytes of all its keys and JSON values, latchkey's own ~30 bytes of
+   * metadata included.
+   * @default 262144
+   */
+  maxSessionBytes?: number;
+}
+
+/**
  * Options of `session(options)` in every adapter. All are optional; see each for its default.
  * Options are checked when the middleware is created: a wrong one throws a {@link SessionError}
  * with code `INVALID_OPTIONS` and a message that says how to fix it.
@@ -82,6 +118,32 @@ export interface SessionOptions {
    * @default 60, or a tenth of the session lifetime when that is shorter
    */
   touchInterval?: number;
+  /**
+   * Seconds after its creation when a session ends however active it is (OWASP's absolute
+   * timeout); `regenerate()` keeps the creation time. The store's expiry never reaches past it,
+   * so no late request can revive the session. `null` lets an active session live for ever.
+   * @default 86400 (24 hours)
+   */
+  absoluteLifetime?: number | null;
+  /**
+   * Secrets to sign the cookie with (HMAC-SHA256), each at least 32 characters: the first signs,
+   * every one is accepted, so rotate by putting a new secret first and keeping the old one until
+   * the cookies it signed have expired (they are re-signed with the new one when used). A cookie
+   * with a bad signature is refused before any store command. Ids are 256-bit random, so this is
+   * defence in depth, and it lets {@link InvalidCookieReason} tell expired from forged.
+   * @default undefined (unsigned)
+   */
+  secrets?: string | readonly string[];
+  /** Size limits per session; see {@link SessionLimits} for each default. */
+  limits?: SessionLimits;
+  /**
+   * Called when a request's session cookie is not honoured, with the reason and the framework's
+   * request object (Hono's Context, Express' and node's request, Fastify's request, Koa's ctx),
+   * e.g. to count suspected guessing per client address. Never given the cookie's value. At most
+   * once per request; an error it throws fails the request.
+   * @default undefined
+   */
+  onInvalidCookie?: (reason: InvalidCookieReason, request: unknown) => void;
 }
 
 /** Seconds the store keeps a session whose cookie has no Max-Age (`cookieLifetime: null`). */
@@ -99,7 +161,20 @@ export const DEFAULT_OPTIONS = {
   path: '/',
   prefix: DEFAULT_REDIS_STORE_OPTIONS.prefix,
   touchInterval: 60,
+  absoluteLifetime: 86400,
+  limits: {
+    maxKeys: 256,
+    maxKeyLength: 256,
+    maxValueBytes: 65536,
+    maxSessionBytes: 262144,
+  },
 } as const satisfies SessionOptions;
+
+/** The longest Set-Cookie header latchkey will produce; browsers ignore cookies over 4096 bytes. */
+export const MAX_COOKIE_BYTES = 4096;
+
+/** Shortest secret accepted in `secrets`: 32 characters, as iron-session asks. */
+const MIN_SECRET_LENGTH = 32;
 
 /** {@link SessionOptions} with every default applied and every value checked. */
 export interface ResolvedOptions {
@@ -116,14 +191,23 @@ export interface ResolvedOptions {
   readonly domain: string | undefined;
   readonly prefix: string;
   readonly touchInterval: number;
+  readonly absoluteLifetime: number | null;
+  /** The signing secrets, current first; empty when cookies are not signed. */
+  readonly secrets: readonly string[];
+  readonly limits: Readonly<Required<SessionLimits>>;
+  readonly onInvalidCookie: ((reason: InvalidCookieReason, request: unknown) => void) | undefined;
   /** How long the store keeps an idle session, in milliseconds. */
   readonly storeLifetimeMs: number;
+  /** {@link ResolvedOptions.absoluteLifetime} in milliseconds, `null` for none. */
+  readonly maxAgeMs: number | null;
 }
 
 const KNOWN = new Set<string>([
   'redis', 'store', 'cookieName', 'cookieLifetime', 'keyword', 'secure', 'httpOnly', 'sameSite',
-  'path', 'domain', 'prefix', 'touchInterval',
+  'path', 'domain', 'prefix', 'touchInterval', 'absoluteLifetime', 'secrets', 'limits', 'onInvalidCookie',
 ]);
+
+const LIMIT_NAMES = Object.keys(DEFAULT_OPTIONS.limits) as Array<keyof SessionLimits>;
 
 /** bottle-session's option names, so people coming from it get pointed at ours. */
 const SEED_NAMES: Record<string, string> = {
@@ -214,10 +298,12 @@ export function resolveOptions(options: SessionOptions = {}): ResolvedOptions {
     throw invalid(`domain must be a host name such as 'example.com', got ${describe(domain)}`);
   }
 
-  if (cookieName.startsWith('__Host-') && (secure !== true || path !== '/' || domain !== undefined)) {
+  // Browsers now match these prefixes case-insensitively (RFC 6265bis), so '__host-' binds too.
+  const lowerName = cookieName.toLowerCase();
+  if (lowerName.startsWith('__host-') && (secure !== true || path !== '/' || domain !== undefined)) {
     throw invalid(`a '__Host-' cookie name requires secure: true, path: '/' and no domain`);
   }
-  if (cookieName.startsWith('__Secure-') && secure !== true) {
+  if (lowerName.startsWith('__secure-') && secure !== true) {
     throw invalid(`a '__Secure-' cookie name requires secure: true`);
   }
 
@@ -229,6 +315,19 @@ export function resolveOptions(options: SessionOptions = {}): ResolvedOptions {
   }
   if (touchInterval >= storeLifetime) {
     throw invalid(`touchInterval (${touchInterval}s) must be shorter than the session lifetime (${storeLifetime}s), or sessions that are only read would expire`);
+  }
+
+  const absoluteLifetime = options.absoluteLifetime === undefined ? DEFAULT_OPTIONS.absoluteLifetime : options.absoluteLifetime;
+  if (absoluteLifetime !== null && !isPositiveSeconds(absoluteLifetime)) {
+    throw invalid(`absoluteLifetime must be a number of seconds above 0, or null for no absolute timeout; got ${describe(absoluteLifetime)}`);
+  }
+
+  const secrets = resolveSecrets(options.secrets);
+  const limits = resolveLimits(options.limits);
+
+  const onInvalidCookie = options.onInvalidCookie;
+  if (onInvalidCookie !== undefined && typeof onInvalidCookie !== 'function') {
+    throw invalid(`onInvalidCookie must be a function (reason, request) => void, got ${describe(onInvalidCookie)}`);
   }
 
   const store = options.store;
@@ -261,6 +360,42 @@ export function resolveOptions(options: SessionOptions = {}): ResolvedOptions {
     domain,
     prefix,
     touchInterval,
+    absoluteLifetime,
+    secrets,
+    limits,
+    onInvalidCookie,
     storeLifetimeMs: storeLifetime * 1000,
+    maxAgeMs: absoluteLifetime === null ? null : absoluteLifetime * 1000,
   };
+}
+
+function resolveSecrets(value: SessionOptions['secrets']): readonly string[] {
+  if (value === undefined) return [];
+  const list: unknown[] = typeof value === 'string' ? [value] : Array.isArray(value) ? [...(value as unknown[])] : [value];
+  if (list.length === 0) throw invalid(`secrets must hold at least one secret, or be left out to send unsigned cookies`);
+  for (const secret of list) {
+    if (typeof secret !== 'string' || secret.length < MIN_SECRET_LENGTH) {
+      throw invalid(
+        `each of secrets must be a string of at least ${MIN_SECRET_LENGTH} characters (e.g. from \`openssl rand -base64 32\`), got ${typeof secret === 'string' ? `one of ${secret.length}` : describe(secret)}`,
+      );
+    }
+  }
+  return Object.freeze(list as string[]);
+}
+
+function resolveLimits(value: SessionLimits | undefined): Readonly<Required<SessionLimits>> {
+  if (value === undefined) return DEFAULT_OPTIONS.limits;
+  if (value === null || typeof value !== 'object') throw invalid(`limits must be an object such as { maxKeys: 100 }, got ${describe(value)}`);
+  const limits: Required<SessionLimits> = { ...DEFAULT_OPTIONS.limits };
+  for (const [name, limit] of Object.entries(value)) {
+    if (!LIMIT_NAMES.includes(name as keyof SessionLimits)) {
+      throw invalid(`unknown limit '${name}'; known limits are ${LIMIT_NAMES.join(', ')}`);
+    }
+    if (limit === undefined) continue;
+    if (!Number.isSafeInteger(limit) || (limit as number) < 1) {
+      throw invalid(`limits.${name} must be a whole number above 0, got ${describe(limit)}`);
+    }
+    limits[name as keyof SessionLimits] = limit as number;
+  }
+  return Object.freeze(limits);
 }

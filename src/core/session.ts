@@ -1,8 +1,10 @@
 import { SessionError } from './errors.js';
 import { createSessionId, storageId } from './id.js';
 import { readSessionCookie, type CookieWriter } from './cookie.js';
-import type { ResolvedOptions } from './options.js';
-import type { Store, StoreField } from '../stores/store.js';
+import type { InvalidCookieReason, ResolvedOptions } from './options.js';
+import { CSRF_KEY } from './csrf.js';
+import type { ResponseHeaders } from './headers.js';
+import { CREATED_AT_FIELD, type Store, type StoreExpiry, type StoreField, type StoreLimits } from '../stores/store.js';
 
 /**
  * The default shape of session data: any string key, any JSON value. Augment it to type
@@ -91,6 +93,9 @@ export interface Session<Data extends object = SessionData> {
   /**
    * Moves the session's data to a new id and deletes the old id at once. Call it when a user
    * logs in or changes privileges, so an id planted before login (session fixation) is worthless.
+   * The CSRF token of `csrfToken()` is not carried over (the next call makes a new one), and
+   * the creation time is: regenerating does not extend the absolute lifetime.
+   * Rejects with `SESSION_GONE` when another request ended the session after this one saw it.
    */
   regenerate(): Promise<void>;
 }
@@ -109,6 +114,8 @@ export interface RequestContext {
   headersSent?(): boolean;
   /** Called once, when a handler first uses the session. */
   onActive?(): void;
+  /** The framework's request object, handed to `onInvalidCookie`. */
+  readonly request?: unknown;
 }
 
 /** The parts of the manager a session works with. */
@@ -126,10 +133,12 @@ export interface SessionRuntime {
   refreshed(sid: string, now: number): void;
   /** Forgets a stored session that no longer exists. */
   forget(sid: string): void;
+  /** The limits as the store counts them (metadata included). */
+  readonly storeLimits: StoreLimits;
 }
 
 /** Field names in the store that hold latchkey's metadata; user keys starting with ':' are escaped. */
-const CREATED_AT = ':c';
+const CREATED_AT = CREATED_AT_FIELD;
 const LAST_SEEN = ':s';
 
 function toField(key: string): string {
@@ -158,6 +167,33 @@ function decode(json: string): unknown {
 function checkKey(key: unknown, method: string): asserts key is string {
   if (typeof key !== 'string') {
     throw new SessionError('INVALID_ARGUMENT', `${method}() takes a string key, got ${typeof key}`);
+  }
+}
+
+function limitExceeded(message: string): SessionError {
+  return new SessionError('LIMIT_EXCEEDED', `${message}; nothing was written`);
+}
+
+/**
+ * Checks keys and values about to be written against the limits that do not depend on what the
+ * session holds already; the store checks the rest atomically with the write.
+ */
+function checkLimits(pairs: ReadonlyArray<readonly [string, string]>, limits: ResolvedOptions['limits']): void {
+  if (pairs.length > limits.maxKeys) throw limitExceeded(`${pairs.length} keys at once pass limits.maxKeys (${limits.maxKeys})`);
+  let total = 0;
+  for (const [key, json] of pairs) {
+    const keyBytes = Buffer.byteLength(key);
+    const valueBytes = Buffer.byteLength(json);
+    if (keyBytes > limits.maxKeyLength) {
+      throw limitExceeded(`the key '${key.slice(0, 32)}...' is ${keyBytes} bytes, over limits.maxKeyLength (${limits.maxKeyLength})`);
+    }
+    if (valueBytes > limits.maxValueBytes) {
+      throw limitExceeded(`the value for '${key.slice(0, 64)}' is ${valueBytes} bytes as JSON, over limits.maxValueBytes (${limits.maxValueBytes})`);
+    }
+    total += keyBytes + valueBytes;
+  }
+  if (total > limits.maxSessionBytes) {
+    throw limitExceeded(`these values add up to ${total} bytes, over limits.maxSessionBytes (${limits.maxSessionBytes})`);
   }
 }
 
@@ -204,6 +240,10 @@ export class RequestSession implements Session<SessionData> {
   #cookie: CookieAction = 'none';
   /** Whether the adapter has taken the Set-Cookie value: the headers are on their way out. */
   #sealed = false;
+  /** Whether the cookie was signed with a previous secret, so it is re-issued once confirmed. */
+  #resign = false;
+  /** Whether onInvalidCookie has been told about this request. */
+  #reported = false;
 
   constructor(runtime: SessionRuntime, context: RequestContext) {
     this.#rt = runtime;
@@ -227,6 +267,11 @@ export class RequestSession implements Session<SessionData> {
     return this.#cookie === 'set' ? this.#rt.cookies.session(this.#id as string, secure) : this.#rt.cookies.cleared(secure);
   }
 
+  /** Whether a handler has used the session (so the response depends on the Cookie header). */
+  get active(): boolean {
+    return this.#active;
+  }
+
   #headersSent(): boolean {
     return this.#sealed || (this.#ctx.headersSent?.() ?? false);
   }
@@ -241,9 +286,11 @@ export class RequestSession implements Session<SessionData> {
   #target(): string | undefined {
     if (!this.#cookieRead) {
       this.#cookieRead = true;
-      const cookie = readSessionCookie(this.#ctx.cookieHeader(), this.#rt.options.cookieName);
+      const cookie = readSessionCookie(this.#ctx.cookieHeader(), this.#rt.options.cookieName, this.#rt.options.secrets);
       this.#cookiePresent = cookie.present;
       this.#candidate = cookie.id;
+      this.#resign = cookie.resign;
+      if (cookie.invalid !== undefined) this.#report(cookie.invalid);
     }
     return this.#id ?? this.#candidate;
   }
@@ -255,6 +302,21 @@ export class RequestSession implements Session<SessionData> {
     return run;
   }
 
+  /** Tells the app's onInvalidCookie hook, once per request, why the cookie was not honoured. */
+  #report(reason: InvalidCookieReason): void {
+    if (this.#reported) return;
+    this.#reported = true;
+    this.#rt.options.onInvalidCookie?.(reason, this.#ctx.request);
+  }
+
+  /**
+   * The cookie's id is not (or no longer) in the store. With signed cookies only latchkey can
+   * have issued it, so it ended (timed out, or logged out elsewhere); unsigned, it may be a guess.
+   */
+  #unknown(): void {
+    this.#report(this.#rt.options.secrets.length > 0 ? 'expired' : 'unknown-id');
+  }
+
   /** The store operation found `id` confirmed: the session exists. */
   #confirmed(id: string): void {
     if (this.#id !== id) {
@@ -262,6 +324,22 @@ export class RequestSession implements Session<SessionData> {
       this.#existed = true;
     }
     this.#candidate = undefined;
+    if (this.#resign) {
+      // Signed with a previous secret: hand the browser the same id signed with the current one.
+      this.#resign = false;
+      this.#cookie = 'set';
+    }
+  }
+
+  /** The expiry a store operation starting at `now` gives the session. */
+  #expiry(now: number): StoreExpiry {
+    return { ttlMs: this.#rt.options.storeLifetimeMs, maxAgeMs: this.#rt.options.maxAgeMs, now };
+  }
+
+  /** Whether a session created at `createdAt` (the stored string) has outlived the absolute lifetime. */
+  #outlived(createdAt: string | undefined, now: number): boolean {
+    const maxAgeMs = this.#rt.options.maxAgeMs;
+    return maxAgeMs !== null && createdAt !== undefined && Number(createdAt) + maxAgeMs <= now;
   }
 
   /**
@@ -306,11 +384,17 @@ export class RequestSession implements Session<SessionData> {
       }
       const sid = storageId(id);
       const now = Date.now();
-      const refresh = this.#rt.shouldRefresh(sid, now)
-        ? { ttlMs: this.#rt.options.storeLifetimeMs, set: [[LAST_SEEN, String(now)]] as const }
-        : undefined;
+      const refresh = this.#rt.shouldRefresh(sid, now) ? { ...this.#expiry(now), set: [[LAST_SEEN, String(now)]] as const } : undefined;
       const fields = await this.#rt.store.load(sid, refresh);
       if (fields === null) {
+        if (this.#id === undefined) this.#unknown();
+        this.#gone(sid);
+        return;
+      }
+      if (this.#outlived(fields.get(CREATED_AT), now)) {
+        // The store's expiry never passes the deadline, so this takes clocks that disagree.
+        this.#report('expired');
+        await this.#rt.store.destroy(sid);
         this.#gone(sid);
         return;
       }
@@ -366,6 +450,7 @@ export class RequestSession implements Session<SessionData> {
     } else {
       throw new SessionError('INVALID_ARGUMENT', `set() takes a key and a value, or an object of keys and values; got ${typeof keyOrValues}`);
     }
+    checkLimits(pairs, this.#rt.options.limits);
     if (pairs.length > 0) await this.#serial(() => this.#write(pairs, []));
   }
 
@@ -376,18 +461,29 @@ export class RequestSession implements Session<SessionData> {
 
   /**
    * Runs one conditional store operation on the session this request targets. On success the
-   * session is confirmed and its expiry (and the cookie's) extended; when the operation finds no
-   * session (unknown, expired, or deleted by a concurrent request) the request has none from then
-   * on and resolves `null`: that id is never brought back.
+   * session is confirmed and its expiry (and the cookie's) extended. When the operation finds no
+   * session, that id is never brought back: if this request had seen the session exist, another
+   * request ended it meanwhile (logout, regenerate, timeout), and the write fails with
+   * `SESSION_GONE` rather than hand the browser a session that would replace the other request's
+   * cookie; if it had not, the cookie's id was unknown, and the request has no session from then
+   * on (the operation resolves `null`).
    */
-  async #change<T>(operation: (sid: string, lastSeen: StoreField, ttlMs: number) => Promise<T | null>): Promise<T | null> {
+  async #change<T>(operation: (sid: string, lastSeen: StoreField, expiry: StoreExpiry) => Promise<T | null>): Promise<T | null> {
     const id = this.#target();
     if (id === undefined) return null;
     const sid = storageId(id);
     const now = Date.now();
-    const result = await operation(sid, [LAST_SEEN, String(now)], this.#rt.options.storeLifetimeMs);
+    const result = await operation(sid, [LAST_SEEN, String(now)], this.#expiry(now));
     if (result === null) {
+      const seen = this.#id !== undefined;
       this.#gone(sid);
+      if (seen) {
+        throw new SessionError(
+          'SESSION_GONE',
+          'the session was ended by another request (logout, regenerate or timeout) while this one was using it; the write was not applied',
+        );
+      }
+      this.#unknown();
       return null;
     }
     this.#confirmed(id);
@@ -397,8 +493,8 @@ export class RequestSession implements Session<SessionData> {
 
   async #write(set: Array<[string, string]>, remove: string[]): Promise<void> {
     const fields: StoreField[] = set.map(([key, json]) => [toField(key), json]);
-    const updated = await this.#change(async (sid, lastSeen, ttlMs) =>
-      (await this.#rt.store.update(sid, [...fields, lastSeen], remove.map(toField), ttlMs)) || null,
+    const updated = await this.#change(async (sid, lastSeen, expiry) =>
+      (await this.#rt.store.update(sid, [...fields, lastSeen], remove.map(toField), expiry, this.#rt.storeLimits)) || null,
     );
     if (updated) {
       for (const [key, json] of set) this.#data?.set(key, json);
@@ -415,8 +511,11 @@ export class RequestSession implements Session<SessionData> {
     if (!Number.isSafeInteger(by)) {
       throw new SessionError('INVALID_ARGUMENT', `incr('${key}', by) takes a whole number, got ${String(by)}`);
     }
+    checkLimits([[key, String(by)]], this.#rt.options.limits);
     return this.#serial(async () => {
-      const value = await this.#change((sid, lastSeen, ttlMs) => this.#rt.store.increment(sid, toField(key), by, [lastSeen], ttlMs));
+      const value = await this.#change((sid, lastSeen, expiry) =>
+        this.#rt.store.increment(sid, toField(key), by, [lastSeen], expiry, this.#rt.storeLimits),
+      );
       if (value !== null) {
         this.#data?.set(key, String(value));
         return value;
@@ -434,19 +533,28 @@ export class RequestSession implements Session<SessionData> {
         'cannot start a session after the response headers were sent: the browser would never get its cookie. Write to the session before sending the response.',
       );
     }
-    const now = String(Date.now());
+    const nowMs = Date.now();
+    const now = String(nowMs);
     const fields: StoreField[] = [[CREATED_AT, createdAt ?? now], [LAST_SEEN, now]];
     for (const [key, json] of data) fields.push([toField(key), json]);
+    const { storeLimits } = this.#rt;
+    if (fields.length > storeLimits.maxFields || fields.reduce((sum, [f, v]) => sum + Buffer.byteLength(f) + Buffer.byteLength(v), 0) > storeLimits.maxBytes) {
+      throw limitExceeded(`the session would pass limits.maxKeys or limits.maxSessionBytes`);
+    }
+    const { maxAgeMs } = this.#rt.options;
+    const ttlMs = Math.min(this.#rt.options.storeLifetimeMs, maxAgeMs === null ? Infinity : Number(createdAt ?? now) + maxAgeMs - nowMs);
+    // Only a regenerated session can be this old; it ended with its old id.
+    if (!(ttlMs > 0)) return;
     // A collision of 256-bit random ids will not happen; the conditional create makes sure of it.
     for (let attempt = 0; attempt < 3; attempt++) {
       const id = createSessionId();
       const sid = storageId(id);
-      if (await this.#rt.store.create(sid, fields, this.#rt.options.storeLifetimeMs)) {
+      if (await this.#rt.store.create(sid, fields, ttlMs)) {
         this.#id = id;
         this.#candidate = undefined;
         this.#data = data;
         this.#cookie = 'set';
-        this.#rt.refreshed(sid, Number(now));
+        this.#rt.refreshed(sid, nowMs);
         return;
       }
     }
@@ -471,14 +579,24 @@ export class RequestSession implements Session<SessionData> {
       if (this.#headersSent()) {
         throw new SessionError('HEADERS_SENT', 'cannot regenerate the session after the response headers were sent: the browser would keep the old id.');
       }
+      const seen = this.#id !== undefined;
       const sid = storageId(id);
       const fields = await this.#rt.store.take(sid);
       this.#gone(sid);
-      this.#cookie = this.#cookiePresent ? 'clear' : 'none';
-      if (fields === null) return;
-      await this.#create(userData(fields), fields.get(CREATED_AT));
+      if (fields === null || this.#outlived(fields.get(CREATED_AT), Date.now())) {
+        // Ended by another request meanwhile: its response carries the cookie the browser should keep.
+        if (seen) throw new SessionError('SESSION_GONE', 'the session was ended by another request (logout, regenerate or timeout) before it could be regenerated');
+        if (fields === null) this.#unknown();
+        else this.#report('expired');
+        return;
+      }
+      this.#cookie = 'clear';
+      const data = userData(fields);
+      // Whoever planted the old session knows its CSRF token too: the new id gets a new one.
+      data.delete(CSRF_KEY);
+      await this.#create(data, fields.get(CREATED_AT));
       // Same data under a new id: the session itself is not new.
-      this.#existed = true;
+      if (this.#id !== undefined) this.#existed = true;
     });
   }
 }
@@ -490,6 +608,13 @@ export interface SessionHandle<Data extends object = SessionData> {
   /**
    * The Set-Cookie header value the response must carry, if any. Call it once, just before the
    * headers go out: afterwards, starting or regenerating a session throws `HEADERS_SENT`.
+   * {@link SessionHandle.writeHeaders} calls it for you.
    */
   setCookie(): string | undefined;
+  /**
+   * Adds what the response needs, just before its headers go out: the Set-Cookie value, with
+   * `Cache-Control: no-store` unless the app chose its own caching, and `Vary: Cookie` when the
+   * handler used the session. Call it once, in place of {@link SessionHandle.setCookie}.
+   */
+  writeHeaders(headers: ResponseHeaders): void;
 }

@@ -1,5 +1,13 @@
 import { SessionError } from '../core/errors.js';
-import { MAX_COUNTER, type Store, type StoreField, type StoreRefresh } from './store.js';
+import {
+  CREATED_AT_FIELD,
+  MAX_COUNTER,
+  type Store,
+  type StoreExpiry,
+  type StoreField,
+  type StoreLimits,
+  type StoreRefresh,
+} from './store.js';
 
 /** Options of {@link MemoryStore}. */
 export interface MemoryStoreOptions {
@@ -20,6 +28,26 @@ interface Entry {
 
 /** An integer as Redis' HINCRBY accepts it: no sign but '-', no leading zeros, no spaces. */
 const INTEGER = /^(?:0|-?[1-9]\d*)$/;
+
+/** UTF-8 bytes of a field name and value, as Redis counts them. */
+function sizeOf(field: string, value: string): number {
+  return Buffer.byteLength(field) + Buffer.byteLength(value);
+}
+
+/** Whether `fields`, with `set` applied and `remove` deleted, stays within `limits`. */
+function within(fields: Map<string, string>, set: readonly StoreField[], remove: readonly string[], limits: StoreLimits): boolean {
+  const after = new Map(fields);
+  for (const [field, value] of set) after.set(field, value);
+  for (const field of remove) after.delete(field);
+  if (after.size > limits.maxFields) return false;
+  let bytes = 0;
+  for (const [field, value] of after) bytes += sizeOf(field, value);
+  return bytes <= limits.maxBytes;
+}
+
+function limitExceeded(): SessionError {
+  return new SessionError('LIMIT_EXCEEDED', 'the write would pass the session limits (limits.maxKeys or limits.maxSessionBytes); nothing was written');
+}
 
 /** Expired sessions removed, at most, by one operation; keeps every call short. */
 const SWEEP_LIMIT = 16;
@@ -92,13 +120,28 @@ export class MemoryStore implements Store {
     }
   }
 
+  /**
+   * The time to live `entry` may get under `expiry`, or `undefined` when it has outlived its
+   * absolute lifetime (and is deleted).
+   */
+  #ttl(id: string, entry: Entry, expiry: StoreExpiry): number | undefined {
+    const created = Number(entry.fields.get(CREATED_AT_FIELD));
+    if (expiry.maxAgeMs === null || !Number.isFinite(created)) return expiry.ttlMs;
+    const left = created + expiry.maxAgeMs - expiry.now;
+    if (left > 0) return Math.min(expiry.ttlMs, left);
+    this.#sessions.delete(id);
+    return undefined;
+  }
+
   /** {@inheritDoc Store.load} */
   async load(id: string, refresh?: StoreRefresh): Promise<Map<string, string> | null> {
     const entry = this.#live(id, true);
     if (entry === undefined) return null;
     const fields = new Map(entry.fields);
     if (refresh) {
-      entry.expiresAt = Date.now() + refresh.ttlMs;
+      const ttl = this.#ttl(id, entry, refresh);
+      if (ttl === undefined) return null;
+      entry.expiresAt = Date.now() + ttl;
       for (const [field, value] of refresh.set) entry.fields.set(field, value);
     }
     return fields;
@@ -117,10 +160,13 @@ export class MemoryStore implements Store {
   }
 
   /** {@inheritDoc Store.update} */
-  async update(id: string, set: readonly StoreField[], remove: readonly string[], ttlMs: number): Promise<boolean> {
+  async update(id: string, set: readonly StoreField[], remove: readonly string[], expiry: StoreExpiry, limits: StoreLimits): Promise<boolean> {
     const entry = this.#live(id, true);
     if (entry === undefined) return false;
-    entry.expiresAt = Date.now() + ttlMs;
+    const ttl = this.#ttl(id, entry, expiry);
+    if (ttl === undefined) return false;
+    if (!within(entry.fields, set, remove, limits)) throw limitExceeded();
+    entry.expiresAt = Date.now() + ttl;
     for (const [field, value] of set) entry.fields.set(field, value);
     for (const field of remove) entry.fields.delete(field);
     // Like Redis, which deletes a hash when its last field goes.
@@ -129,9 +175,18 @@ export class MemoryStore implements Store {
   }
 
   /** {@inheritDoc Store.increment} */
-  async increment(id: string, field: string, by: number, set: readonly StoreField[], ttlMs: number): Promise<number | null> {
+  async increment(
+    id: string,
+    field: string,
+    by: number,
+    set: readonly StoreField[],
+    expiry: StoreExpiry,
+    limits: StoreLimits,
+  ): Promise<number | null> {
     const entry = this.#live(id, true);
     if (entry === undefined) return null;
+    const ttl = this.#ttl(id, entry, expiry);
+    if (ttl === undefined) return null;
     const current = entry.fields.get(field) ?? '0';
     if (!Number.isSafeInteger(by)) {
       throw new SessionError('INVALID_ARGUMENT', `cannot increment '${field}': value is not an integer or out of range`);
@@ -143,7 +198,8 @@ export class MemoryStore implements Store {
     if (Math.abs(next) > MAX_COUNTER) {
       throw new SessionError('INVALID_ARGUMENT', `cannot increment '${field}': increment would overflow ${MAX_COUNTER}`);
     }
-    entry.expiresAt = Date.now() + ttlMs;
+    if (!within(entry.fields, [[field, String(next)], ...set], [], limits)) throw limitExceeded();
+    entry.expiresAt = Date.now() + ttl;
     entry.fields.set(field, String(next));
     for (const [name, value] of set) entry.fields.set(name, value);
     return next;

@@ -1,6 +1,14 @@
 import { createHash } from 'node:crypto';
 import { SessionError } from '../core/errors.js';
-import { MAX_COUNTER, type Store, type StoreField, type StoreRefresh } from './store.js';
+import {
+  CREATED_AT_FIELD,
+  MAX_COUNTER,
+  type Store,
+  type StoreExpiry,
+  type StoreField,
+  type StoreLimits,
+  type StoreRefresh,
+} from './store.js';
 import {
   createOwnedClient,
   checkRedisOption,
@@ -51,47 +59,94 @@ class Script {
   }
 }
 
-// Each script touches exactly one key, so it runs unchanged on Redis Cluster.
-// ARGV[1] is always the time to live in milliseconds.
+// Each script touches exactly one key, so it runs unchanged on Redis Cluster. Scripts that change a
+// session take ARGV[1..3] = idle TTL (ms), absolute lifetime (ms, 0 for none), now (ms); those that
+// check limits ARGV[4..5] = most fields, most bytes.
 
-/** HGETALL, and for an existing session: new TTL and the fields in ARGV[2..]. */
-const LOAD_AND_REFRESH = new Script(`
+/**
+ * Reads the session into `h` and works out its new TTL. For a missing session, or one past its
+ * absolute lifetime (which it deletes), the script returns `gone`. Also tallies the hash (field
+ * sizes, count, bytes) for `account` and `within`, so one HGETALL serves all three.
+ */
+const prelude = (gone: string): string => `
 local h = redis.call('HGETALL', KEYS[1])
-if #h > 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  if #ARGV > 1 then redis.call('HSET', KEYS[1], unpack(ARGV, 2)) end
+if #h == 0 then return ${gone} end
+local size, count, bytes, created = {}, 0, 0, nil
+for i = 1, #h, 2 do
+  local n = #h[i] + #h[i + 1]
+  size[h[i]] = n
+  count = count + 1
+  bytes = bytes + n
+  if h[i] == '${CREATED_AT_FIELD}' then created = tonumber(h[i + 1]) end
 end
+local ttl = tonumber(ARGV[1])
+local maxAge = tonumber(ARGV[2])
+if maxAge > 0 and created then
+  local left = created + maxAge - tonumber(ARGV[3])
+  if left <= 0 then
+    redis.call('DEL', KEYS[1])
+    return ${gone}
+  end
+  if left < ttl then ttl = left end
+end
+local function account(field, n)
+  if size[field] then bytes = bytes - size[field] else count = count + 1 end
+  size[field] = n
+  if n then bytes = bytes + n else count = count - 1 end
+end
+local function within()
+  return count <= tonumber(ARGV[4]) and bytes <= tonumber(ARGV[5])
+end`;
+
+const LIMIT_REPLY = "redis.error_reply('LIMIT the session would pass its limits')";
+
+/** HGETALL, and for an existing session: new TTL and the fields in ARGV[4..]. */
+const LOAD_AND_REFRESH = new Script(`${prelude('{}')}
+redis.call('PEXPIRE', KEYS[1], ttl)
+if #ARGV > 3 then redis.call('HSET', KEYS[1], unpack(ARGV, 4)) end
 return h`);
 
-/** Creates the hash from the pairs in ARGV[2..] unless the key exists. */
+/** Creates the hash from the pairs in ARGV[2..] unless the key exists; ARGV[1] is the TTL. */
 const CREATE = new Script(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1`);
 
-/** For an existing key only: ARGV[2] pairs to set from ARGV[3..], then fields to delete. */
-const UPDATE = new Script(`
-if redis.call('PEXPIRE', KEYS[1], ARGV[1]) == 0 then return 0 end
-local n = tonumber(ARGV[2]) * 2
-if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 3, 2 + n)) end
-if #ARGV > 2 + n then redis.call('HDEL', KEYS[1], unpack(ARGV, 3 + n)) end
+/** For an existing key only: ARGV[6] pairs to set from ARGV[7..], then fields to delete. */
+const UPDATE = new Script(`${prelude('0')}
+local n = tonumber(ARGV[6]) * 2
+for i = 7, 6 + n, 2 do account(ARGV[i], #ARGV[i] + #ARGV[i + 1]) end
+for i = 7 + n, #ARGV do if size[ARGV[i]] then account(ARGV[i], nil) end end
+if not within() then return ${LIMIT_REPLY} end
+if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 7, 6 + n)) end
+if #ARGV > 6 + n then redis.call('HDEL', KEYS[1], unpack(ARGV, 7 + n)) end
+redis.call('PEXPIRE', KEYS[1], ttl)
 return 1`);
 
 /**
- * For an existing key only: HINCRBY ARGV[2] by ARGV[3], then new TTL and the pairs in ARGV[4..].
+ * For an existing key only: HINCRBY ARGV[6] by ARGV[7], then new TTL and the pairs in ARGV[8..].
  * HINCRBY goes first so that a field holding no integer fails before anything has changed; a
- * result past MAX_COUNTER is undone and fails too.
+ * result past MAX_COUNTER or the limits is undone and fails too.
  */
-const INCREMENT = new Script(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-local v = redis.call('HINCRBY', KEYS[1], ARGV[2], ARGV[3])
+const INCREMENT = new Script(`${prelude('false')}
+local field = ARGV[6]
+local existed = size[field] ~= nil
+local v = redis.call('HINCRBY', KEYS[1], field, ARGV[7])
+account(field, #field + redis.call('HSTRLEN', KEYS[1], field))
+for i = 8, #ARGV, 2 do account(ARGV[i], #ARGV[i] + #ARGV[i + 1]) end
+local failure = nil
 if v > ${MAX_COUNTER} or v < -${MAX_COUNTER} then
-  redis.call('HINCRBY', KEYS[1], ARGV[2], -tonumber(ARGV[3]))
-  return redis.error_reply('ERR increment would overflow ${MAX_COUNTER}')
+  failure = redis.error_reply('ERR increment would overflow ${MAX_COUNTER}')
+elseif not within() then
+  failure = ${LIMIT_REPLY}
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-if #ARGV > 3 then redis.call('HSET', KEYS[1], unpack(ARGV, 4)) end
+if failure then
+  if existed then redis.call('HINCRBY', KEYS[1], field, -tonumber(ARGV[7])) else redis.call('HDEL', KEYS[1], field) end
+  return failure
+end
+redis.call('PEXPIRE', KEYS[1], ttl)
+if #ARGV > 7 then redis.call('HSET', KEYS[1], unpack(ARGV, 8)) end
 return v`);
 
 /** HGETALL then DEL, atomically. */
@@ -99,6 +154,31 @@ const TAKE = new Script(`
 local h = redis.call('HGETALL', KEYS[1])
 if #h > 0 then redis.call('DEL', KEYS[1]) end
 return h`);
+
+function expiryArgs(expiry: StoreExpiry): string[] {
+  return [String(expiry.ttlMs), String(expiry.maxAgeMs ?? 0), String(expiry.now)];
+}
+
+function limitArgs(limits: StoreLimits): string[] {
+  return [String(limits.maxFields), String(limits.maxBytes)];
+}
+
+/** The error for a script's LIMIT reply. */
+function limitExceeded(cause: unknown): SessionError {
+  return new SessionError('LIMIT_EXCEEDED', 'the write would pass the session limits (limits.maxKeys or limits.maxSessionBytes); nothing was written', { cause });
+}
+
+/** Turns a script's own error replies (LIMIT, overflow, not an integer) into the errors the Store interface names. */
+function scriptError(error: unknown, field?: string): unknown {
+  const cause = error instanceof SessionError ? error.cause : undefined;
+  const code = replyErrorCode(cause);
+  if (code === 'LIMIT') return limitExceeded(cause);
+  if (field !== undefined && code === 'ERR' && /not an integer|overflow/.test((cause as Error).message)) {
+    const reason = (cause as Error).message.replace(/^ERR /, '').replace(/ script: .*$/s, '');
+    return new SessionError('INVALID_ARGUMENT', `cannot increment '${field}': ${reason}`, { cause });
+  }
+  return error;
+}
 
 function flatten(fields: readonly StoreField[]): string[] {
   const out: string[] = [];
@@ -199,7 +279,7 @@ export class RedisStore implements Store {
   async load(id: string, refresh?: StoreRefresh): Promise<Map<string, string> | null> {
     const key = this.#key(id);
     const reply = refresh
-      ? await this.#script('load', LOAD_AND_REFRESH, key, [String(refresh.ttlMs), ...flatten(refresh.set)])
+      ? await this.#script('load', LOAD_AND_REFRESH, key, [...expiryArgs(refresh), ...flatten(refresh.set)])
       : await this.#command('load', key, ['HGETALL', key]);
     return toFieldMap(reply);
   }
@@ -211,25 +291,32 @@ export class RedisStore implements Store {
   }
 
   /** {@inheritDoc Store.update} */
-  async update(id: string, set: readonly StoreField[], remove: readonly string[], ttlMs: number): Promise<boolean> {
+  async update(id: string, set: readonly StoreField[], remove: readonly string[], expiry: StoreExpiry, limits: StoreLimits): Promise<boolean> {
     const key = this.#key(id);
-    const args = [String(ttlMs), String(set.length), ...flatten(set), ...remove];
-    return (await this.#script('update', UPDATE, key, args)) === 1;
+    const args = [...expiryArgs(expiry), ...limitArgs(limits), String(set.length), ...flatten(set), ...remove];
+    try {
+      return (await this.#script('update', UPDATE, key, args)) === 1;
+    } catch (error) {
+      throw scriptError(error);
+    }
   }
 
   /** {@inheritDoc Store.increment} */
-  async increment(id: string, field: string, by: number, set: readonly StoreField[], ttlMs: number): Promise<number | null> {
+  async increment(
+    id: string,
+    field: string,
+    by: number,
+    set: readonly StoreField[],
+    expiry: StoreExpiry,
+    limits: StoreLimits,
+  ): Promise<number | null> {
     const key = this.#key(id);
+    const args = [...expiryArgs(expiry), ...limitArgs(limits), field, String(by), ...flatten(set)];
     try {
-      const reply = await this.#script('increment', INCREMENT, key, [String(ttlMs), field, String(by), ...flatten(set)]);
+      const reply = await this.#script('increment', INCREMENT, key, args);
       return reply === null || reply === undefined ? null : Number(reply);
     } catch (error) {
-      const cause = error instanceof SessionError ? error.cause : undefined;
-      if (replyErrorCode(cause) === 'ERR' && /not an integer|overflow/.test((cause as Error).message)) {
-        const reason = (cause as Error).message.replace(/^ERR /, '').replace(/ script: .*$/s, '');
-        throw new SessionError('INVALID_ARGUMENT', `cannot increment '${field}': ${reason}`, { cause });
-      }
-      throw error;
+      throw scriptError(error, field);
     }
   }
 

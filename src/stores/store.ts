@@ -8,13 +8,41 @@ export const MAX_COUNTER = 2 ** 53 - 2;
 export type StoreField = readonly [field: string, value: string];
 
 /**
- * The expiry refresh a store applies while loading a session, in the same round trip.
+ * The field holding a session's creation time (milliseconds since the epoch, as a decimal
+ * string); stores read it to apply {@link StoreExpiry.maxAgeMs}.
  */
-export interface StoreRefresh {
-  /** New time to live of the session, in milliseconds. */
+export const CREATED_AT_FIELD = ':c';
+
+/** The expiry a store gives a session it changes. */
+export interface StoreExpiry {
+  /** The idle time to live to set, in milliseconds. */
   readonly ttlMs: number;
+  /**
+   * The absolute lifetime in milliseconds, counted from the session's {@link CREATED_AT_FIELD};
+   * `null` for none. The time to live set is never longer than what is left of it, and a session
+   * with nothing left is deleted and treated as one that does not exist.
+   */
+  readonly maxAgeMs: number | null;
+  /** The current time in milliseconds since the epoch, by the application's clock. */
+  readonly now: number;
+}
+
+/** The expiry refresh a store applies while loading a session, in the same round trip. */
+export interface StoreRefresh extends StoreExpiry {
   /** Fields to set at the same time (latchkey's last-seen time). */
   readonly set: readonly StoreField[];
+}
+
+/**
+ * Bounds a write must keep a session within, counted over the whole stored hash (metadata
+ * included) as it would be after the write. A write that would pass one rejects with a
+ * `SessionError` with code `LIMIT_EXCEEDED` and changes nothing.
+ */
+export interface StoreLimits {
+  /** Most fields the hash may hold. */
+  readonly maxFields: number;
+  /** Most bytes (UTF-8) of field names and values together. */
+  readonly maxBytes: number;
 }
 
 /**
@@ -34,26 +62,38 @@ export interface StoreRefresh {
 export interface Store {
   /**
    * The session's fields, or `null` when it does not exist (or has expired). With `refresh`, an
-   * existing session's expiry is reset and the given fields are set, atomically with the read.
+   * existing session's expiry is reset and the given fields are set, atomically with the read; a
+   * session past its `maxAgeMs` is then deleted and read as `null`.
    */
   load(id: string, refresh?: StoreRefresh): Promise<Map<string, string> | null>;
   /**
-   * Creates a session with these fields (never empty: latchkey always writes its metadata) and
-   * time to live. Resolves `false`, changing nothing, if a session with this id exists already.
+   * Creates a session with these fields (never empty: latchkey always writes its metadata,
+   * {@link CREATED_AT_FIELD} included) and time to live. Resolves `false`, changing nothing, if a
+   * session with this id exists already.
    */
   create(id: string, fields: readonly StoreField[], ttlMs: number): Promise<boolean>;
   /**
    * Sets and deletes fields of an existing session and resets its time to live. Resolves `false`,
-   * changing nothing, when the session does not exist. A session left without fields is gone.
+   * changing nothing, when the session does not exist (or is past its `maxAgeMs`, which deletes
+   * it). A session left without fields is gone. Rejects with `LIMIT_EXCEEDED`, changing nothing,
+   * when the result would pass `limits`.
    */
-  update(id: string, set: readonly StoreField[], remove: readonly string[], ttlMs: number): Promise<boolean>;
+  update(id: string, set: readonly StoreField[], remove: readonly string[], expiry: StoreExpiry, limits: StoreLimits): Promise<boolean>;
   /**
    * Adds `by` to the integer in `field` (a missing field counts as 0), sets `set`, resets the time
-   * to live, and resolves the new value; `null`, changing nothing, when the session does not exist.
-   * Rejects with a `SessionError` with code `INVALID_ARGUMENT`, changing nothing, when the field
-   * does not hold an integer or the result would pass {@link MAX_COUNTER}.
+   * to live, and resolves the new value; `null`, changing nothing, when the session does not exist
+   * (or is past its `maxAgeMs`, which deletes it). Rejects with a `SessionError`, changing nothing:
+   * code `INVALID_ARGUMENT` when the field does not hold an integer or the result would pass
+   * {@link MAX_COUNTER}, code `LIMIT_EXCEEDED` when the result would pass `limits`.
    */
-  increment(id: string, field: string, by: number, set: readonly StoreField[], ttlMs: number): Promise<number | null>;
+  increment(
+    id: string,
+    field: string,
+    by: number,
+    set: readonly StoreField[],
+    expiry: StoreExpiry,
+    limits: StoreLimits,
+  ): Promise<number | null>;
   /** Reads and deletes a session in one atomic step: its fields, or `null` if it did not exist. */
   take(id: string): Promise<Map<string, string> | null>;
   /** Deletes a session; deleting one that does not exist is not an error. */

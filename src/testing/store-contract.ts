@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SessionError } from '../core/errors.js';
-import { MAX_COUNTER, type Store, type StoreField } from '../stores/store.js';
+import { CREATED_AT_FIELD, MAX_COUNTER, type Store, type StoreExpiry, type StoreField, type StoreLimits } from '../stores/store.js';
 
 /** A store under test, and how to read a session's remaining time to live and clean up. */
 export interface StoreFixture {
@@ -24,6 +24,14 @@ export interface StoreFixture {
 const LONG_MS = 60_000;
 /** A shorter time to live, so that a reset to {@link LONG_MS} is easy to see. */
 const SHORT_MS = 5_000;
+
+/** An idle time to live of `ttlMs` with no absolute lifetime. */
+function expiry(ttlMs: number, maxAgeMs: number | null = null): StoreExpiry {
+  return { ttlMs, maxAgeMs, now: Date.now() };
+}
+
+/** Limits no test passes unless it means to. */
+const ROOMY: StoreLimits = { maxFields: 1000, maxBytes: 1_000_000 };
 
 /** A fresh id no other test (or earlier run) uses. */
 function newId(label = 's'): string {
@@ -121,7 +129,7 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
 
       it('resolves null with refresh for a missing id and does not create it', async () => {
         const id = newId();
-        assert.equal(await store().load(id, { ttlMs: LONG_MS, set: [[':s', '1']] }), null);
+        assert.equal(await store().load(id, { ...expiry(LONG_MS), set: [[':s', '1']] }), null);
         await assertMissing(id);
       });
 
@@ -129,7 +137,7 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
         const id = newId();
         assert.equal(await store().create(id, [['a', '1'], ['b', '2']], SHORT_MS), true);
         await assertTtl(id, 0, SHORT_MS);
-        const loaded = await store().load(id, { ttlMs: LONG_MS, set: [[':s', '123'], ['b', '3']] });
+        const loaded = await store().load(id, { ...expiry(LONG_MS), set: [[':s', '123'], ['b', '3']] });
         assert.ok(loaded instanceof Map, 'load should resolve a Map');
         // The returned map may show the fields before or after the refresh: only check the old ones.
         assert.equal(loaded.get('a'), '1');
@@ -141,7 +149,7 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
       it('with refresh and no fields to set only resets the TTL', async () => {
         const id = newId();
         await store().create(id, [['a', '1']], SHORT_MS);
-        const loaded = await store().load(id, { ttlMs: LONG_MS, set: [] });
+        const loaded = await store().load(id, { ...expiry(LONG_MS), set: [] });
         assert.deepEqual(loaded, fieldMap([['a', '1']]));
         assert.deepEqual(await store().load(id), fieldMap([['a', '1']]));
         await assertTtl(id, SHORT_MS, LONG_MS);
@@ -183,14 +191,14 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
       it('leaves no session behind when the last field is removed', async () => {
         const id = newId();
         await store().create(id, [['only', '1']], LONG_MS);
-        assert.equal(await store().update(id, [], ['only'], LONG_MS), true);
+        assert.equal(await store().update(id, [], ['only'], expiry(LONG_MS), ROOMY), true);
         await assertMissing(id);
       });
 
       it('sets and removes fields, resets the TTL and resolves true', async () => {
         const id = newId();
         await store().create(id, [['keep', 'k'], ['change', 'old'], ['drop', 'd'], ['drop2', 'd2']], SHORT_MS);
-        const updated = await store().update(id, [['change', 'new'], ['added', 'a']], ['drop', 'drop2', 'never-there'], LONG_MS);
+        const updated = await store().update(id, [['change', 'new'], ['added', 'a']], ['drop', 'drop2', 'never-there'], expiry(LONG_MS), ROOMY);
         assert.equal(updated, true);
         assert.deepEqual(await store().load(id), fieldMap([['keep', 'k'], ['change', 'new'], ['added', 'a']]));
         await assertTtl(id, SHORT_MS, LONG_MS);
@@ -199,14 +207,14 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
       it('with nothing to set or remove still resets the TTL', async () => {
         const id = newId();
         await store().create(id, [['a', '1']], SHORT_MS);
-        assert.equal(await store().update(id, [], [], LONG_MS), true);
+        assert.equal(await store().update(id, [], [], expiry(LONG_MS), ROOMY), true);
         assert.deepEqual(await store().load(id), fieldMap([['a', '1']]));
         await assertTtl(id, SHORT_MS, LONG_MS);
       });
 
       it('resolves false on a missing id and does not create the session', async () => {
         const id = newId();
-        assert.equal(await store().update(id, [['a', '1']], ['b'], LONG_MS), false);
+        assert.equal(await store().update(id, [['a', '1']], ['b'], expiry(LONG_MS), ROOMY), false);
         await assertMissing(id);
       });
     });
@@ -215,31 +223,31 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
       it('counts a missing field as 0 and resolves the new value', async () => {
         const id = newId();
         await store().create(id, [['a', '1']], LONG_MS);
-        assert.equal(await store().increment(id, 'count', 1, [], LONG_MS), 1);
-        assert.equal(await store().increment(id, 'count', 5, [], LONG_MS), 6);
+        assert.equal(await store().increment(id, 'count', 1, [], expiry(LONG_MS), ROOMY), 1);
+        assert.equal(await store().increment(id, 'count', 5, [], expiry(LONG_MS), ROOMY), 6);
         assert.deepEqual(await store().load(id), fieldMap([['a', '1'], ['count', '6']]));
       });
 
       it('adds to an existing integer, and a negative `by` subtracts', async () => {
         const id = newId();
         await store().create(id, [['n', '10']], LONG_MS);
-        assert.equal(await store().increment(id, 'n', -3, [], LONG_MS), 7);
-        assert.equal(await store().increment(id, 'n', -10, [], LONG_MS), -3);
-        assert.equal(await store().increment(id, 'n', 0, [], LONG_MS), -3);
+        assert.equal(await store().increment(id, 'n', -3, [], expiry(LONG_MS), ROOMY), 7);
+        assert.equal(await store().increment(id, 'n', -10, [], expiry(LONG_MS), ROOMY), -3);
+        assert.equal(await store().increment(id, 'n', 0, [], expiry(LONG_MS), ROOMY), -3);
         assert.equal((await store().load(id))?.get('n'), '-3');
       });
 
       it('sets the extra fields and resets the TTL', async () => {
         const id = newId();
         await store().create(id, [['a', '1'], ['b', 'old']], SHORT_MS);
-        assert.equal(await store().increment(id, 'n', 2, [['b', 'new'], [':t', '99']], LONG_MS), 2);
+        assert.equal(await store().increment(id, 'n', 2, [['b', 'new'], [':t', '99']], expiry(LONG_MS), ROOMY), 2);
         assert.deepEqual(await store().load(id), fieldMap([['a', '1'], ['b', 'new'], ['n', '2'], [':t', '99']]));
         await assertTtl(id, SHORT_MS, LONG_MS);
       });
 
       it('resolves null on a missing session and creates nothing', async () => {
         const id = newId();
-        assert.equal(await store().increment(id, 'n', 1, [['x', '1']], LONG_MS), null);
+        assert.equal(await store().increment(id, 'n', 1, [['x', '1']], expiry(LONG_MS), ROOMY), null);
         await assertMissing(id);
       });
 
@@ -247,8 +255,8 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
         it(`rejects with INVALID_ARGUMENT on the non-integer ${JSON.stringify(value)} and leaves it unchanged`, async () => {
           const id = newId();
           await store().create(id, [['n', value], ['other', 'o']], LONG_MS);
-          await store().update(id, [], [], SHORT_MS);
-          await rejectsWithCode(store().increment(id, 'n', 1, [['other', 'changed'], ['extra', 'e']], LONG_MS), 'INVALID_ARGUMENT');
+          await store().update(id, [], [], expiry(SHORT_MS), ROOMY);
+          await rejectsWithCode(store().increment(id, 'n', 1, [['other', 'changed'], ['extra', 'e']], expiry(LONG_MS), ROOMY), 'INVALID_ARGUMENT');
           assert.deepEqual(await store().load(id), fieldMap([['n', value], ['other', 'o']]));
           await assertTtl(id, 0, SHORT_MS);
         });
@@ -257,10 +265,10 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
       it('counts up to MAX_COUNTER in both directions and no further, changing nothing when it refuses', async () => {
         const id = newId();
         await store().create(id, [['up', String(MAX_COUNTER - 1)], ['down', String(-MAX_COUNTER + 1)]], SHORT_MS);
-        assert.equal(await store().increment(id, 'up', 1, [], SHORT_MS), MAX_COUNTER);
-        assert.equal(await store().increment(id, 'down', -1, [], SHORT_MS), -MAX_COUNTER);
-        await rejectsWithCode(store().increment(id, 'up', 1, [['x', '1']], LONG_MS), 'INVALID_ARGUMENT');
-        await rejectsWithCode(store().increment(id, 'down', -1, [['x', '1']], LONG_MS), 'INVALID_ARGUMENT');
+        assert.equal(await store().increment(id, 'up', 1, [], expiry(SHORT_MS), ROOMY), MAX_COUNTER);
+        assert.equal(await store().increment(id, 'down', -1, [], expiry(SHORT_MS), ROOMY), -MAX_COUNTER);
+        await rejectsWithCode(store().increment(id, 'up', 1, [['x', '1']], expiry(LONG_MS), ROOMY), 'INVALID_ARGUMENT');
+        await rejectsWithCode(store().increment(id, 'down', -1, [['x', '1']], expiry(LONG_MS), ROOMY), 'INVALID_ARGUMENT');
         assert.deepEqual(await store().load(id), fieldMap([['up', String(MAX_COUNTER)], ['down', String(-MAX_COUNTER)]]));
         await assertTtl(id, 0, SHORT_MS);
       });
@@ -269,27 +277,111 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
         const id = newId();
         const max = '9223372036854775807';
         await store().create(id, [['n', max]], LONG_MS);
-        await rejectsWithCode(store().increment(id, 'n', 1, [], LONG_MS), 'INVALID_ARGUMENT');
+        await rejectsWithCode(store().increment(id, 'n', 1, [], expiry(LONG_MS), ROOMY), 'INVALID_ARGUMENT');
         assert.equal((await store().load(id))?.get('n'), max);
       });
 
       it('rejects with INVALID_ARGUMENT when `by` is not an integer', async () => {
         const id = newId();
         await store().create(id, [['n', '1']], LONG_MS);
-        await rejectsWithCode(store().increment(id, 'n', 1.5, [], LONG_MS), 'INVALID_ARGUMENT');
+        await rejectsWithCode(store().increment(id, 'n', 1.5, [], expiry(LONG_MS), ROOMY), 'INVALID_ARGUMENT');
         assert.equal((await store().load(id))?.get('n'), '1');
       });
 
       it('50 concurrent increments of one field give exactly 50', async () => {
         const id = newId();
         await store().create(id, [['a', '1']], LONG_MS);
-        const results = await Promise.all(Array.from({ length: 50 }, () => store().increment(id, 'n', 1, [], LONG_MS)));
+        const results = await Promise.all(Array.from({ length: 50 }, () => store().increment(id, 'n', 1, [], expiry(LONG_MS), ROOMY)));
         assert.equal((await store().load(id))?.get('n'), '50');
         // Every increment saw a different value: 1 to 50, each exactly once.
         assert.deepEqual(
           [...results].sort((x, y) => (x ?? 0) - (y ?? 0)),
           Array.from({ length: 50 }, (_, i) => i + 1),
         );
+      });
+    });
+
+    describe('absolute lifetime', () => {
+      const MAX_AGE = 60_000;
+      /** A session created so long ago that `leftMs` of its absolute lifetime remain. */
+      const createAged = async (leftMs: number, extra: StoreField[] = []): Promise<string> => {
+        const id = newId('aged');
+        const createdAt = String(Date.now() - MAX_AGE + leftMs);
+        assert.equal(await store().create(id, [[CREATED_AT_FIELD, createdAt], ['a', '1'], ...extra], LONG_MS), true);
+        return id;
+      };
+
+      it('update, increment and load with refresh never set a TTL past what is left of it', async () => {
+        const ids = [await createAged(3000), await createAged(3000), await createAged(3000)] as const;
+        assert.equal(await store().update(ids[0], [['b', '2']], [], expiry(LONG_MS, MAX_AGE), ROOMY), true);
+        assert.equal(await store().increment(ids[1], 'n', 1, [], expiry(LONG_MS, MAX_AGE), ROOMY), 1);
+        assert.ok(await store().load(ids[2], { ...expiry(LONG_MS, MAX_AGE), set: [] }));
+        for (const id of ids) await assertTtl(id, 1000, 3000);
+      });
+
+      it('a session past it is deleted, and update, increment and load with refresh find nothing', async () => {
+        const ids = [await createAged(-1), await createAged(-1), await createAged(-1)] as const;
+        assert.equal(await store().update(ids[0], [['late', '1']], [], expiry(LONG_MS, MAX_AGE), ROOMY), false);
+        assert.equal(await store().increment(ids[1], 'late', 1, [], expiry(LONG_MS, MAX_AGE), ROOMY), null);
+        assert.equal(await store().load(ids[2], { ...expiry(LONG_MS, MAX_AGE), set: [['late', '1']] }), null);
+        for (const id of ids) await assertMissing(id);
+      });
+
+      it('does not bound a session without a created-at field, nor when maxAgeMs is null', async () => {
+        const id = newId();
+        await store().create(id, [['a', '1']], SHORT_MS);
+        assert.equal(await store().update(id, [], [], expiry(LONG_MS, 1), ROOMY), true);
+        await assertTtl(id, SHORT_MS, LONG_MS);
+        const aged = await createAged(-1000);
+        assert.equal(await store().update(aged, [], [], expiry(LONG_MS, null), ROOMY), true);
+        await assertTtl(aged, SHORT_MS, LONG_MS);
+      });
+    });
+
+    describe('limits', () => {
+      /** Bytes of field names and values, as the limits count them. */
+      const bytesOf = (fields: readonly StoreField[]): number => fields.reduce((sum, [f, v]) => sum + Buffer.byteLength(f) + Buffer.byteLength(v), 0);
+      const base: StoreField[] = [['a', '1'], ['b', '22']];
+
+      it('update rejects with LIMIT_EXCEEDED past maxFields or maxBytes and changes nothing, TTL included', async () => {
+        const id = newId();
+        await store().create(id, base, SHORT_MS);
+        const tight: StoreLimits = { maxFields: 3, maxBytes: 100 };
+        await rejectsWithCode(store().update(id, [['c', '3'], ['d', '4']], [], expiry(LONG_MS), tight), 'LIMIT_EXCEEDED');
+        await rejectsWithCode(store().update(id, [['c', 'x'.repeat(100)]], [], expiry(LONG_MS), tight), 'LIMIT_EXCEEDED');
+        assert.deepEqual(await store().load(id), fieldMap(base));
+        await assertTtl(id, 0, SHORT_MS);
+      });
+
+      it('update counts the hash as it would be: a replaced value once, removed fields not at all', async () => {
+        const id = newId();
+        await store().create(id, base, LONG_MS);
+        const exact: StoreLimits = { maxFields: 2, maxBytes: bytesOf([['a', '1'], ['b', 'x'.repeat(10)]]) };
+        assert.equal(await store().update(id, [['b', 'x'.repeat(10)]], [], expiry(LONG_MS), exact), true);
+        assert.equal(await store().update(id, [['c', '1']], ['a'], expiry(LONG_MS), exact), true);
+        await rejectsWithCode(store().update(id, [['d', '1']], [], expiry(LONG_MS), exact), 'LIMIT_EXCEEDED');
+        assert.deepEqual(await store().load(id), fieldMap([['b', 'x'.repeat(10)], ['c', '1']]));
+      });
+
+      it('increment rejects with LIMIT_EXCEEDED for a new field past maxFields, or a longer value past maxBytes, changing nothing', async () => {
+        const id = newId();
+        await store().create(id, [['n', '9']], SHORT_MS);
+        await rejectsWithCode(store().increment(id, 'm', 1, [], expiry(LONG_MS), { maxFields: 1, maxBytes: 100 }), 'LIMIT_EXCEEDED');
+        await rejectsWithCode(store().increment(id, 'n', 1, [], expiry(LONG_MS), { maxFields: 1, maxBytes: 2 }), 'LIMIT_EXCEEDED');
+        assert.deepEqual(await store().load(id), fieldMap([['n', '9']]));
+        await assertTtl(id, 0, SHORT_MS);
+        assert.equal(await store().increment(id, 'n', -1, [], expiry(LONG_MS), { maxFields: 1, maxBytes: 2 }), 8);
+      });
+
+      it('holds under concurrency: 20 writers adding a field each to a session of at most 10 fields leave exactly 10', async () => {
+        const id = newId();
+        await store().create(id, [['a', '1']], LONG_MS);
+        const limits: StoreLimits = { maxFields: 10, maxBytes: 10_000 };
+        const results = await Promise.allSettled(
+          Array.from({ length: 20 }, (_, i) => store().update(id, [[`f${i}`, '1']], [], expiry(LONG_MS), limits)),
+        );
+        assert.equal(results.filter((result) => result.status === 'fulfilled').length, 9);
+        assert.equal((await store().load(id))?.size, 10);
       });
     });
 
@@ -301,7 +393,7 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
         assert.deepEqual(await store().take(id), fieldMap(fields));
         await assertMissing(id);
         assert.equal(await store().take(id), null);
-        assert.equal(await store().update(id, [['a', '2']], [], LONG_MS), false);
+        assert.equal(await store().update(id, [['a', '2']], [], expiry(LONG_MS), ROOMY), false);
         await assertMissing(id);
       });
 
@@ -327,8 +419,8 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
         await store().create(id, [['a', '1']], LONG_MS);
         await store().destroy(id);
         await assertMissing(id);
-        assert.equal(await store().update(id, [['a', '2']], [], LONG_MS), false);
-        assert.equal(await store().increment(id, 'n', 1, [], LONG_MS), null);
+        assert.equal(await store().update(id, [['a', '2']], [], expiry(LONG_MS), ROOMY), false);
+        assert.equal(await store().increment(id, 'n', 1, [], expiry(LONG_MS), ROOMY), null);
         await assertMissing(id);
       });
 
@@ -357,12 +449,12 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
         assert.deepEqual(await store().load(id), fieldMap([['a', '1']]));
         await sleep(450);
         assert.equal(await store().load(id), null);
-        assert.equal(await store().update(id, [['a', '2']], [], LONG_MS), false);
+        assert.equal(await store().update(id, [['a', '2']], [], expiry(LONG_MS), ROOMY), false);
         await assertMissing(id);
         // Without a load first, the expired session is not revived by update or increment either.
-        assert.equal(await store().update(other, [['a', '2']], [], LONG_MS), false);
-        assert.equal(await store().increment(other, 'n', 1, [], LONG_MS), null);
-        assert.equal(await store().load(other, { ttlMs: LONG_MS, set: [['x', '1']] }), null);
+        assert.equal(await store().update(other, [['a', '2']], [], expiry(LONG_MS), ROOMY), false);
+        assert.equal(await store().increment(other, 'n', 1, [], expiry(LONG_MS), ROOMY), null);
+        assert.equal(await store().load(other, { ...expiry(LONG_MS), set: [['x', '1']] }), null);
         await assertMissing(other);
         // An expired id can be created anew.
         assert.equal(await store().create(id, [['b', '1']], LONG_MS), true);
@@ -373,9 +465,9 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
         const ids = [newId('u'), newId('i'), newId('r')] as const;
         for (const id of ids) assert.equal(await store().create(id, [['a', '1']], 300), true);
         await sleep(150);
-        assert.equal(await store().update(ids[0], [], [], 600), true);
-        assert.equal(await store().increment(ids[1], 'n', 1, [], 600), 1);
-        assert.ok(await store().load(ids[2], { ttlMs: 600, set: [] }));
+        assert.equal(await store().update(ids[0], [], [], expiry(600), ROOMY), true);
+        assert.equal(await store().increment(ids[1], 'n', 1, [], expiry(600), ROOMY), 1);
+        assert.ok(await store().load(ids[2], { ...expiry(600), set: [] }));
         // 450 ms after creation: past the first TTL, well within the reset one.
         await sleep(300);
         for (const id of ids) assert.notEqual(await store().load(id), null, `${id} should still exist`);
@@ -409,10 +501,10 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
         const id = newId();
         await store().create(id, [['seed', 's']], LONG_MS);
         const set: StoreField[] = names.map((name, i) => [name, values[(i + 3) % values.length] as string]);
-        assert.equal(await store().update(id, set, [], LONG_MS), true);
+        assert.equal(await store().update(id, set, [], expiry(LONG_MS), ROOMY), true);
         assert.deepEqual(await store().load(id), fieldMap([['seed', 's'], ...set]));
-        assert.equal(await store().increment(id, '__proto__ count', 1, [['🙂', 'x\ny']], LONG_MS), 1);
-        assert.ok(await store().load(id, { ttlMs: LONG_MS, set: [['ключ', ''], ['constructor', 'c']] }));
+        assert.equal(await store().increment(id, '__proto__ count', 1, [['🙂', 'x\ny']], expiry(LONG_MS), ROOMY), 1);
+        assert.ok(await store().load(id, { ...expiry(LONG_MS), set: [['ключ', ''], ['constructor', 'c']] }));
         const expected = fieldMap([['seed', 's'], ...set]);
         expected.set('__proto__ count', '1');
         expected.set('🙂', 'x\ny');
@@ -420,7 +512,7 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
         expected.set('constructor', 'c');
         assert.deepEqual(await store().load(id), expected);
         // Removing the odd names works too.
-        assert.equal(await store().update(id, [], ['__proto__', '', 'ключ', '🙂', 'with space'], LONG_MS), true);
+        assert.equal(await store().update(id, [], ['__proto__', '', 'ключ', '🙂', 'with space'], expiry(LONG_MS), ROOMY), true);
         for (const name of ['__proto__', '', 'ключ', '🙂', 'with space']) expected.delete(name);
         assert.deepEqual(await store().load(id), expected);
       });
@@ -440,7 +532,7 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
         const id = newId();
         await store().create(id, [['base', 'b']], LONG_MS);
         const results = await Promise.all(
-          Array.from({ length: 50 }, (_, i) => store().update(id, [[`f${i}`, `v${i}`]], [], LONG_MS)),
+          Array.from({ length: 50 }, (_, i) => store().update(id, [[`f${i}`, `v${i}`]], [], expiry(LONG_MS), ROOMY)),
         );
         assert.ok(results.every((result) => result === true));
         const expected = new Map<string, string>([['base', 'b']]);
@@ -470,11 +562,11 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
         };
         assert.equal(await store().create(a, [['x', '2']], LONG_MS), false);
         await unchanged();
-        assert.equal(await store().update(a, [['x', '2']], ['n'], LONG_MS), true);
+        assert.equal(await store().update(a, [['x', '2']], ['n'], expiry(LONG_MS), ROOMY), true);
         await unchanged();
-        assert.equal(await store().increment(a, 'n', 10, [['y', '1']], LONG_MS), 10);
+        assert.equal(await store().increment(a, 'n', 10, [['y', '1']], expiry(LONG_MS), ROOMY), 10);
         await unchanged();
-        assert.ok(await store().load(a, { ttlMs: LONG_MS, set: [['z', '1']] }));
+        assert.ok(await store().load(a, { ...expiry(LONG_MS), set: [['z', '1']] }));
         await unchanged();
         assert.ok(await store().take(a));
         await unchanged();

@@ -342,7 +342,7 @@ export const STORES: Record<string, () => Promise<StoreUnderTest>> = {
       ttlMs: async (id) => memory.inspect(storageIdOf(id))?.ttlMs ?? -2,
       async setTtlMs(id, ms) {
         // MemoryStore has no PEXPIRE; an update with the same fields sets the TTL.
-        await memory.update(storageIdOf(id), [], [], ms);
+        await memory.update(storageIdOf(id), [], [], { ttlMs: ms, maxAgeMs: null, now: Date.now() }, { maxFields: 1e6, maxBytes: 1e9 });
       },
       keys: async () => memory.ids().map((id) => PREFIX + id).sort(),
       async reset() {

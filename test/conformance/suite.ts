@@ -106,6 +106,13 @@ function routes(gates: Map<string, Gate>, sut: StoreUnderTest, late: Array<Promi
       await s.set('late', 1);
       return { id: s.id ?? null };
     },
+    holdBlind: async (s, q) => {
+      const gate = gates.get(param(q, 'gate')) as Gate;
+      gate.reach();
+      await gate.released;
+      await s.set('late', 1);
+      return { id: s.id ?? null };
+    },
   };
 }
 
@@ -313,7 +320,7 @@ export function conformance(storeName: string): void {
         });
 
         it('makes a browser-session cookie with cookieLifetime: null while the store keeps 7 days', async () => {
-          const browser = await start({ cookieLifetime: null });
+          const browser = await start({ cookieLifetime: null, absoluteLifetime: null });
           const response = await browser.get('/set?key=a&value=1');
           const cookie = parseSetCookie(response.setCookie[0] as string);
           assert.equal(cookie.attributes.has('max-age'), false);
@@ -542,7 +549,7 @@ export function conformance(storeName: string): void {
           assert.deepEqual(await old.json('/get?key=a'), { value: null, id: null, isNew: true });
         });
 
-        it('never resurrects a session destroyed while another request was in flight', async () => {
+        it('fails a write with SESSION_GONE (409) when another request destroyed the session it had read', async () => {
           const { browser, id } = await withSession();
           const gate = new Gate();
           gates.set('race', gate);
@@ -552,6 +559,24 @@ export function conformance(storeName: string): void {
           other.cookie = id;
           await other.get('/destroy');
           assert.equal(await sut.hash(id), null);
+          gate.release();
+          const response = await held;
+          assert.equal(response.status, 409);
+          assert.deepEqual(response.setCookie, [], "the logout's cleared cookie is not overwritten");
+          assert.equal(await sut.hash(id), null, 'the destroyed id stays dead');
+          assert.deepEqual(await sut.keys(), [], 'nothing was written anywhere');
+          assert.ok(app?.errors.some((error) => isSessionError(error, 'SESSION_GONE')), 'the error took the framework path');
+        });
+
+        it('starts a fresh session, without the old data, for a blind write after a concurrent destroy', async () => {
+          const { browser, id } = await withSession();
+          const gate = new Gate();
+          gates.set('blind', gate);
+          const held = browser.get('/holdBlind?gate=blind');
+          await gate.reached;
+          const other = new Browser(browser.base);
+          other.cookie = id;
+          await other.get('/destroy');
           gate.release();
           const response = await held;
           assert.equal(response.status, 200);

@@ -55,8 +55,8 @@ describe('MemoryStore outside the contract', () => {
   it('maxSessions: update and increment also count as use', async () => {
     const store = new MemoryStore({ maxSessions: 3 });
     for (const id of ['a', 'b', 'c']) await store.create(id, [['n', '0']], 60_000);
-    assert.equal(await store.update('a', [['x', '1']], [], 60_000), true);
-    assert.equal(await store.increment('b', 'n', 1, [], 60_000), 1);
+    assert.equal(await store.update('a', [['x', '1']], [], { ttlMs: 60_000, maxAgeMs: null, now: Date.now() }, { maxFields: 10, maxBytes: 1000 }), true);
+    assert.equal(await store.increment('b', 'n', 1, [], { ttlMs: 60_000, maxAgeMs: null, now: Date.now() }, { maxFields: 10, maxBytes: 1000 }), 1);
     await store.create('d', [['n', '0']], 60_000);
     assert.equal(await store.load('c'), null);
     for (const id of ['a', 'b', 'd']) assert.ok(await store.load(id), `${id} should survive`);

@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { createCookieWriter, readSessionCookie } from '../../src/core/cookie.js';
 import { createSessionId, isSessionId } from '../../src/core/id.js';
 import { MemoryStore, resolveOptions } from '../../src/index.js';
@@ -23,7 +24,7 @@ describe('session ids', () => {
 
 describe('reading the session cookie', () => {
   it('finds a well-formed id among other cookies', () => {
-    assert.deepEqual(readSessionCookie(`theme=dark; session=${id}; lang=en`, 'session'), { present: true, id });
+    assert.deepEqual(readSessionCookie(`theme=dark; session=${id}; lang=en`, 'session'), { present: true, id, invalid: undefined, resign: false });
   });
 
   it('reads anything else as no id, without throwing', () => {
@@ -46,6 +47,44 @@ describe('reading the session cookie', () => {
       assert.equal(readSessionCookie(header, 'session').id, undefined, String(header).slice(0, 60));
     }
     assert.equal(readSessionCookie(`session=${id}; session=${id}`, 'session').present, true);
+  });
+});
+
+describe('signed cookies', () => {
+  const current = 'c'.repeat(32);
+  const previous = 'p'.repeat(32);
+  const signed = (secret: string): string =>
+    createCookieWriter(resolveOptions({ store: new MemoryStore(), secrets: [secret] })).session(id, false).split(';')[0] as string;
+
+  it('carry the id and its HMAC-SHA256, and read back with the secret that signed them', () => {
+    const pair = signed(current);
+    const [, value = ''] = pair.split('=');
+    const [cookieId, signature = ''] = value.split('.');
+    assert.equal(cookieId, id);
+    assert.equal(signature, createHmac('sha256', current).update(id).digest('base64url'));
+    assert.deepEqual(readSessionCookie(pair, 'session', [current, previous]), { present: true, id, invalid: undefined, resign: false });
+  });
+
+  it('signed with a previous secret are accepted and marked for re-signing', () => {
+    assert.deepEqual(readSessionCookie(signed(previous), 'session', [current, previous]), { present: true, id, invalid: undefined, resign: true });
+  });
+
+  it('with a bad, missing, truncated or foreign signature are refused as bad-signature', () => {
+    const good = signed(current).split('=')[1] as string;
+    const flipped = good.slice(0, -2) + (good.at(-2) === 'A' ? 'B' : 'A') + good.at(-1);
+    for (const value of [id, `${id}.`, `${id}.x`, flipped, good.slice(0, -1), `${good}A`, signed('o'.repeat(32)).split('=')[1] as string]) {
+      assert.deepEqual(
+        readSessionCookie(`session=${value}`, 'session', [current, previous]),
+        { present: true, id: undefined, invalid: value.startsWith(id) ? 'bad-signature' : 'malformed', resign: false },
+        value,
+      );
+    }
+  });
+
+  it('whose id part is not an id are malformed, and unsigned readers refuse signed values', () => {
+    const good = signed(current).split('=')[1] as string;
+    assert.equal(readSessionCookie(`session=x${good}`, 'session', [current]).invalid, 'malformed');
+    assert.equal(readSessionCookie(`session=${good}`, 'session').invalid, 'malformed');
   });
 });
 

@@ -105,7 +105,7 @@ describe('a session within one request', () => {
     const { session } = manager.open(context({ cookieHeader: () => cookie }));
     await session.load();
     const [sid] = store.ids();
-    await store.update(sid as string, [['raw', 'not json']], [], 60_000);
+    await store.update(sid as string, [['raw', 'not json']], [], { ttlMs: 60_000, maxAgeMs: null, now: Date.now() }, manager.storeLimits);
     const fresh = manager.open(context({ cookieHeader: () => cookie })).session;
     assert.equal(await fresh.get('raw'), 'not json');
   });
