@@ -65,6 +65,32 @@ async function walkThrough(url: string): Promise<void> {
   assert.equal((await new Browser(url).get('/')).body, "I don't recognize you.");
 }
 
+/** The Express example's login form: CSRF token, a new id on login, destroy on logout. */
+async function logInAndOut(url: string): Promise<void> {
+  const browser = new Browser(url);
+  await browser.get('/set/Guest');
+  const before = browser.cookie;
+  const form = await browser.get('/login');
+  const token = /name="_csrf" value="([\w-]{43})"/.exec(form.body)?.[1];
+  assert.ok(token, form.body);
+  const post = (path: string, fields: Record<string, string>) =>
+    browser.get(path, { method: 'POST', body: new URLSearchParams(fields), redirect: 'manual' });
+  assert.equal((await post('/login', { name: 'Mallory', _csrf: 'x'.repeat(43) })).status, 403);
+  assert.equal((await post('/login', { name: 'Chris' })).status, 403);
+  assert.equal(browser.cookie, before, 'a refused login changes nothing');
+  const login = await post('/login', { name: 'Chris', _csrf: token });
+  assert.equal(login.status, 302);
+  assert.notEqual(browser.cookie, before, 'a login gets a new session id');
+  assert.equal((await browser.get('/')).body, 'Hello, Chris');
+  const stale = new Browser(url);
+  stale.cookie = before;
+  assert.equal((await stale.get('/')).body, "I don't recognize you.", 'the id from before the login is dead');
+  assert.equal((await post('/logout', { _csrf: token })).status, 403, 'the login made a new token');
+  const fresh = /name="_csrf" value="([\w-]{43})"/.exec((await browser.get('/login')).body)?.[1] as string;
+  assert.equal((await post('/logout', { _csrf: fresh })).status, 302);
+  assert.equal(browser.cookie, undefined, 'the cookie is cleared');
+}
+
 describe('npm start (the demo)', () => {
   let redis: RedisServer;
   before(async () => {
@@ -135,6 +161,7 @@ describe('the framework examples (npm run example:<framework>)', () => {
         await walkThrough(example.url);
         assert.equal(await redis.command('GET', 'visitors'), '2', 'the counter lives in the Redis the sessions use');
         assert.equal(((await redis.command('KEYS', 'session:*')) as string[]).length, 2, "Chris' session and the walk's");
+        if (framework === 'express') await logInAndOut(example.url);
       } finally {
         await stop(example.child);
       }

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemoryStore, resolveOptions, SessionError, type SessionOptions } from '../../src/index.js';
+import { isSessionError, MemoryStore, resolveOptions, SessionError, SessionManager, type SessionOptions } from '../../src/index.js';
 import { session as honoSession } from '../../src/adapters/hono.js';
 import { session as expressSession } from '../../src/adapters/express.js';
 import { session as fastifySession } from '../../src/adapters/fastify.js';
@@ -36,6 +36,11 @@ describe('options', () => {
     assert.equal(resolved.domain, undefined);
     assert.equal(resolved.touchInterval, 60);
     assert.equal(resolved.storeLifetimeMs, 1_800_000);
+    assert.equal(resolved.absoluteLifetime, 86_400);
+    assert.equal(resolved.maxAgeMs, 86_400_000);
+    assert.deepEqual(resolved.secrets, []);
+    assert.deepEqual(resolved.limits, { maxKeys: 256, maxKeyLength: 256, maxValueBytes: 65_536, maxSessionBytes: 262_144 });
+    assert.equal(resolved.onInvalidCookie, undefined);
     assert.equal(resolveOptions().redis, 'redis://localhost:6379/0');
     assert.equal(resolveOptions().prefix, 'session:');
   });
@@ -87,6 +92,40 @@ describe('options', () => {
     rejects({ store, prefix: 'x:' }, /set it on your store instead/);
     rejects({ redis: 42 }, /redis must be a node-redis or ioredis client, a redis:\/\/ URL/);
     rejects({ prefix: 5 }, /prefix must be a string/);
+    rejects({ cookieName: '__host-s' }, /'__Host-' cookie name requires/);
+    rejects({ cookieName: '__SECURE-s' }, /'__Secure-' cookie name requires/);
+    rejects({ absoluteLifetime: 0 }, /absoluteLifetime must be a number of seconds above 0, or null/);
+    rejects({ absoluteLifetime: '1d' }, /absoluteLifetime/);
+    rejects({ secrets: 'short' }, /each of secrets must be a string of at least 32 characters .*got one of 5/);
+    rejects({ secrets: ['x'.repeat(32), 42] }, /each of secrets .*got 42/);
+    rejects({ secrets: [] }, /secrets must hold at least one secret/);
+    rejects({ limits: 5 }, /limits must be an object/);
+    rejects({ limits: { maxKeys: 0 } }, /limits.maxKeys must be a whole number above 0/);
+    rejects({ limits: { maxValueBytes: 1.5 } }, /limits.maxValueBytes/);
+    rejects({ limits: { maxFields: 5 } }, /unknown limit 'maxFields'; known limits are maxKeys, maxKeyLength, maxValueBytes, maxSessionBytes/);
+    rejects({ onInvalidCookie: 'log' }, /onInvalidCookie must be a function/);
+  });
+
+  it('takes secrets as one string or a list, current first, and limits one by one', () => {
+    const one = 'a'.repeat(32);
+    const two = 'b'.repeat(40);
+    assert.deepEqual(resolveOptions({ store, secrets: one }).secrets, [one]);
+    assert.deepEqual(resolveOptions({ store, secrets: [two, one] }).secrets, [two, one]);
+    assert.deepEqual(resolveOptions({ store, limits: { maxKeys: 10 } }).limits, { maxKeys: 10, maxKeyLength: 256, maxValueBytes: 65_536, maxSessionBytes: 262_144 });
+    assert.equal(resolveOptions({ store, absoluteLifetime: null }).maxAgeMs, null);
+  });
+
+  it('refuses, when the manager is made, a cookie that would pass the 4096 bytes browsers keep', () => {
+    const domain = Array.from({ length: 70 }, () => 'a'.repeat(60)).join('.');
+    assert.equal(resolveOptions({ store, domain }).domain, domain, 'each label is a valid host name label');
+    assert.throws(() => new SessionManager({ store, domain }), (error: unknown) => {
+      assert.ok(isSessionError(error, 'INVALID_OPTIONS'));
+      assert.match(error.message, /the session cookie would be \d+ bytes, over the 4096 browsers keep; shorten cookieName, path or domain/);
+      return true;
+    });
+    const path = `/${'p'.repeat(3990)}`;
+    assert.throws(() => new SessionManager({ store, path, secrets: 'x'.repeat(32) }), /over the 4096/);
+    assert.ok(new SessionManager({ store, path: `/${'p'.repeat(3800)}` }));
   });
 
   it('accepts the cookie prefixes when their rules are met', () => {

@@ -134,3 +134,80 @@ describe('SessionError', () => {
     assert.equal(new SessionError('HEADERS_SENT', 'x').status, 500);
   });
 });
+
+describe('limits, checked before the store is asked', () => {
+  const limits = { maxKeys: 3, maxKeyLength: 8, maxValueBytes: 20, maxSessionBytes: 40 };
+
+  async function rejectsLimit(promise: Promise<unknown>, message: RegExp): Promise<void> {
+    await assert.rejects(promise, (error: unknown) => {
+      assert.ok(error instanceof SessionError);
+      assert.equal(error.code, 'LIMIT_EXCEEDED');
+      assert.equal(error.status, 413);
+      assert.match(error.message, message);
+      assert.match(error.message, /nothing was written/);
+      return true;
+    });
+  }
+
+  it('rejects a long key, a big value, too many keys or bytes at once, writing none of them', async () => {
+    const store = new MemoryStore();
+    const manager = new SessionManager({ store, limits });
+    const { session } = manager.open(context());
+    await rejectsLimit(session.set('k'.repeat(9), 1), /is 9 bytes, over limits.maxKeyLength \(8\)/);
+    await rejectsLimit(session.set('é'.repeat(5), 1), /is 10 bytes/);
+    await rejectsLimit(session.set({ a: 1, big: 'x'.repeat(19) }), /the value for 'big' is 21 bytes as JSON, over limits.maxValueBytes \(20\)/);
+    await rejectsLimit(session.set({ a: 1, b: 2, c: 3, d: 4 }), /4 keys at once pass limits.maxKeys \(3\)/);
+    await rejectsLimit(session.set({ a: 'x'.repeat(18), b: 'y'.repeat(18) }), /add up to 42 bytes, over limits.maxSessionBytes \(40\)/);
+    await rejectsLimit(session.incr('k'.repeat(9)), /maxKeyLength/);
+    assert.equal(store.size, 0, 'no session was created');
+    assert.equal(manager.open(context()).setCookie(), undefined);
+  });
+
+  it('lets the store refuse what only the stored session can tell: too many keys or bytes in all', async () => {
+    const store = new MemoryStore();
+    // latchkey's metadata (about 30 bytes) counts towards maxSessionBytes too.
+    const manager = new SessionManager({ store, limits: { ...limits, maxSessionBytes: 60 } });
+    const { session } = manager.open(context());
+    await session.set({ a: 1, b: 2, c: 3 });
+    await rejectsLimit(session.set('d', 4), /limits.maxKeys or limits.maxSessionBytes/);
+    await rejectsLimit(session.incr('n'), /limits.maxKeys or limits.maxSessionBytes/);
+    await session.set('a', 'replaced');
+    assert.deepEqual(await session.all(), { a: 'replaced', b: 2, c: 3 });
+    const stored = store.inspect(store.ids()[0] as string)?.fields;
+    assert.deepEqual([...(stored?.keys() ?? [])].filter((key) => !key.startsWith(':')).sort(), ['a', 'b', 'c']);
+  });
+});
+
+describe('onInvalidCookie', () => {
+  it('hears why a cookie was refused, with the request object, once per request and never the value', async () => {
+    const heard: Array<[string, unknown]> = [];
+    const store = new MemoryStore();
+    const manager = new SessionManager({ store, onInvalidCookie: (reason, request) => void heard.push([reason, request]) });
+    const request = { marker: 'the framework request' };
+    const open = (cookie: string) => manager.open(context({ cookieHeader: () => cookie, request })).session;
+
+    await open('session=not-an-id').get('a');
+    const unknown = `session=${'A'.repeat(43)}`;
+    const session = open(unknown);
+    await session.get('a');
+    await session.set('a', 1);
+    assert.deepEqual(heard, [['malformed', request], ['unknown-id', request]]);
+    await open(`session=${session.id}`).get('a');
+    assert.equal(heard.length, 2, 'a good cookie is not reported');
+  });
+
+  it('with secrets tells a forged signature from a session that ended', async () => {
+    const heard: string[] = [];
+    const secrets = ['s'.repeat(32)];
+    const manager = new SessionManager({ store: new MemoryStore(), secrets, onInvalidCookie: (reason) => void heard.push(reason) });
+    const writer = manager.open(context());
+    await writer.session.set('a', 1);
+    const cookie = (writer.setCookie() as string).split(';')[0] as string;
+    const forged = cookie.slice(0, -3) + (cookie.endsWith('AAA') ? 'BAA' : 'AAA');
+    await manager.open(context({ cookieHeader: () => forged })).session.get('a');
+    const destroyer = manager.open(context({ cookieHeader: () => cookie })).session;
+    await destroyer.destroy();
+    await manager.open(context({ cookieHeader: () => cookie })).session.get('a');
+    assert.deepEqual(heard, ['bad-signature', 'expired']);
+  });
+});
