@@ -52,7 +52,7 @@ export function readSessionCookie(header: string | undefined, name: string, secr
   if (!header) return NO_COOKIE;
   const value = parse(header, { decode: AS_IS })[name];
   if (value === undefined) return NO_COOKIE;
-  if (isRepeated(header, name)) return MALFORMED;
+  if (isAmbiguous(header, name)) return MALFORMED;
   if (secrets.length === 0) return isSessionId(value) ? { present: true, id: value, invalid: undefined, resign: false } : MALFORMED;
   const dot = value.indexOf('.');
   const id = dot < 0 ? value : value.slice(0, dot);
@@ -64,17 +64,25 @@ export function readSessionCookie(header: string | undefined, name: string, secr
 }
 
 /**
- * Whether the header holds the cookie `name` more than once. Which one a server picks differs
- * between parsers, so an attacker who can plant a second cookie (from a sibling subdomain, say)
- * could choose the session; with two, latchkey takes neither.
+ * Whether the cookie `name` is in the header more than once, or only under a look-alike name that
+ * a parser trims to it (`" session"`, `"session "`). Which of two a server picks differs between
+ * parsers, so an attacker who can plant a second cookie (from a sibling subdomain, say) could
+ * choose the session; and a cookie set under a name with extra whitespace escapes the browser's
+ * `__Host-` rules yet reads as the real one. latchkey takes none of them.
  */
-function isRepeated(header: string, name: string): boolean {
-  // The common case, the name written once, needs no splitting.
-  if (header.indexOf(name) === header.lastIndexOf(name)) return false;
+function isAmbiguous(header: string, name: string): boolean {
+  const at = header.indexOf(name);
+  // The common case, the name written once right after a separator, needs no splitting.
+  if (at === header.lastIndexOf(name) && (at === 0 || header[at - 1] === ';' || header.startsWith('; ', at - 2))) {
+    return header[at + name.length] !== '=';
+  }
   let seen = 0;
   for (const pair of header.split(';')) {
     const eq = pair.indexOf('=');
-    if (eq >= 0 && pair.slice(0, eq).trim() === name && ++seen > 1) return true;
+    if (eq < 0) continue;
+    const raw = pair.slice(0, eq);
+    if (raw.trim() !== name) continue;
+    if ((raw !== name && raw !== ` ${name}`) || ++seen > 1) return true;
   }
   return false;
 }

@@ -23,6 +23,12 @@ describe('session ids', () => {
 });
 
 describe('reading the session cookie', () => {
+  it('finds a well-formed id right after a separator, with or without its space', () => {
+    for (const header of [`session=${id}`, `a=1;session=${id}`, `a=1; session=${id}; b=2`, `mysession=1; session=${id}`, `session=${id}; b=session`]) {
+      assert.equal(readSessionCookie(header, 'session').id, id, header);
+    }
+  });
+
   it('finds a well-formed id among other cookies', () => {
     assert.deepEqual(readSessionCookie(`theme=dark; session=${id}; lang=en`, 'session'), { present: true, id, invalid: undefined, resign: false });
   });
@@ -43,6 +49,10 @@ describe('reading the session cookie', () => {
       '=;=;;;==',
       `session=${'\u00ff'.repeat(50)}`,
       `session=${'x'.repeat(20_000)}`,
+      `a=1;  session=${id}`,
+      `a=1; session =${id}`,
+      `a=1;\tsession=${id}`,
+      `a=1; session=x; session =${id}`,
     ]) {
       assert.equal(readSessionCookie(header, 'session').id, undefined, String(header).slice(0, 60));
     }
