@@ -29,6 +29,8 @@ export type Route = (session: Session, query: URLSearchParams, response: AppResp
 export interface AppResponse {
   /** Adds a Set-Cookie header of the app's own. */
   cookie(line: string): void;
+  /** Sets a response header (Vary, Cache-Control, ...), replacing any value it had. */
+  header(name: string, value: string): void;
 }
 
 /** A running app with the session middleware and the test's routes at `/<name>`. */
@@ -106,7 +108,10 @@ const hono: AdapterHarness = {
       if (!route) return c.text('no such route', 404);
       const session = (c as unknown as { get(key: string): Session }).get(keywordOf(options));
       const { status, body, type } = toResponse(
-        await route(session, new URL(c.req.url).searchParams, { cookie: (line) => c.header('Set-Cookie', line, { append: true }) }),
+        await route(session, new URL(c.req.url).searchParams, {
+          cookie: (line) => c.header('Set-Cookie', line, { append: true }),
+          header: (name, value) => c.header(name, value),
+        }),
       );
       return c.body(body, status as 200, { 'content-type': type });
     });
@@ -133,7 +138,10 @@ function expressHarness(name: string, createApp: typeof express5, catchErrors: b
         if (!route) return void res.status(404).send('no such route');
         const run = async (): Promise<void> => {
           const { status, body, type } = toResponse(
-            await route(sessionAt(req, keywordOf(options)), new URL(req.url, 'http://x').searchParams, { cookie: (line) => res.append('Set-Cookie', line) }),
+            await route(sessionAt(req, keywordOf(options)), new URL(req.url, 'http://x').searchParams, {
+              cookie: (line) => res.append('Set-Cookie', line),
+              header: (name, value) => void res.setHeader(name, value),
+            }),
           );
           res.status(status).type(type).send(body);
         };
@@ -165,7 +173,10 @@ const fastify: AdapterHarness = {
       const route = routes[(request.params as { route: string }).route];
       if (!route) return reply.code(404).send('no such route');
       const { status, body, type } = toResponse(
-        await route(sessionAt(request, keywordOf(options)), new URL(request.url, 'http://x').searchParams, { cookie: (line) => reply.header('set-cookie', line) }),
+        await route(sessionAt(request, keywordOf(options)), new URL(request.url, 'http://x').searchParams, {
+          cookie: (line) => reply.header('set-cookie', line),
+          header: (name, value) => void reply.header(name, value),
+        }),
       );
       return reply.code(status).type(type).send(body);
     });
@@ -193,7 +204,10 @@ function koaHarness(name: string, Application: typeof Koa): AdapterHarness {
           return;
         }
         const { status, body, type } = toResponse(
-          await route(sessionAt(ctx, keywordOf(options)), new URLSearchParams(ctx.querystring), { cookie: (line) => ctx.append('Set-Cookie', line) }),
+          await route(sessionAt(ctx, keywordOf(options)), new URLSearchParams(ctx.querystring), {
+            cookie: (line) => ctx.append('Set-Cookie', line),
+            header: (name, value) => ctx.set(name, value),
+          }),
         );
         ctx.status = status;
         ctx.type = type;
@@ -223,7 +237,12 @@ const node: AdapterHarness = {
         const url = new URL(req.url ?? '/', 'http://x');
         const route = routes[url.pathname.slice(1)];
         if (!route) return void res.writeHead(404).end('no such route');
-        const { status, body, type } = toResponse(await route(session, url.searchParams, { cookie: (line) => res.appendHeader('Set-Cookie', line) }));
+        const { status, body, type } = toResponse(
+          await route(session, url.searchParams, {
+            cookie: (line) => res.appendHeader('Set-Cookie', line),
+            header: (name, value) => void res.setHeader(name, value),
+          }),
+        );
         res.writeHead(status, { 'content-type': type }).end(body);
       },
     );
