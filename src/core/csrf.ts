@@ -58,8 +58,8 @@ async function failure(session: CsrfSession, method: unknown, token: unknown, ca
 /**
  * The session's CSRF token (synchronizer token pattern): 32 random bytes, base64url (43
  * characters), made on first use and kept under {@link CSRF_KEY} for the session's lifetime;
- * `regenerate()` drops it, so the session gets a new one after login. Put it in every page that sends a POST, PUT, PATCH or
- * DELETE, and check it with {@link checkCsrf}.
+ * `regenerate()` drops it, so the session gets a new one after login. Put it in every page that
+ * sends a POST, PUT, PATCH or DELETE, and check it with {@link checkCsrf}.
  *
  * The first call writes to the session, so a visitor without one gets a session (and a cookie):
  * call it before the response headers are sent.

@@ -83,18 +83,38 @@ export function checkRedisOption(value: unknown): asserts value is RedisClientLi
 export function toSendCommand(client: RedisClientLike): SendCommand {
   if ('call' in client && typeof client.call === 'function') {
     const io = client;
-    return (_key, [command, ...rest]) => io.call(command as string, ...rest);
+    return failFast(
+      () => io.status === 'ready',
+      (_key, [command, ...rest]) => io.call(command as string, ...rest),
+    );
   }
+  const isReady = (): boolean => (client as { isReady?: boolean }).isReady !== false;
   if ('getSlotMaster' in client) {
     const cluster = client;
-    return (key, args) => cluster.sendCommand(key, false, [...args], optionsFor(args));
+    return failFast(isReady, (key, args) => cluster.sendCommand(key, false, [...args], optionsFor(args)));
   }
   if ('use' in client) {
     const sentinel = client;
-    return (_key, args) => sentinel.sendCommand(false, [...args], optionsFor(args));
+    return failFast(isReady, (_key, args) => sentinel.sendCommand(false, [...args], optionsFor(args)));
   }
   const single = client as NodeRedisClientLike;
-  return (_key, args) => single.sendCommand(args, optionsFor(args));
+  return failFast(isReady, (_key, args) => single.sendCommand(args, optionsFor(args)));
+}
+
+/**
+ * Makes commands fail at once while a client that was connected is reconnecting. The app's own
+ * client usually keeps an offline queue: commands would wait there until the command timeout,
+ * and a write the app was told had failed could still run when Redis comes back. Before the
+ * first connection, commands do wait (bounded by the timeout), so an app may start serving while
+ * its client connects.
+ */
+function failFast(isReady: () => boolean, send: SendCommand): SendCommand {
+  let connected = false;
+  return (key, args) => {
+    if (isReady()) connected = true;
+    else if (connected) return Promise.reject(new Error('the connection to Redis is down and the client is reconnecting'));
+    return send(key, args);
+  };
 }
 
 /** Options only where they matter: node-redis handles a command with options more slowly. */
