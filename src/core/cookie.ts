@@ -119,11 +119,11 @@ export function createCookieWriter(options: ResolvedOptions): CookieWriter {
   const secret = options.secrets[0];
   const valueOf = secret === undefined ? (id: string) => id : (id: string) => `${id}.${sign(id, secret)}`;
 
-  const longest = `${name}=${valueOf(createSessionId())}${setAttributes[1]}`;
-  if (Buffer.byteLength(longest) > MAX_COOKIE_BYTES) {
+  const longest = Math.max(Buffer.byteLength(`${name}=${valueOf(createSessionId())}${setAttributes[1]}`), Buffer.byteLength(cleared[1] as string));
+  if (longest > MAX_COOKIE_BYTES) {
     throw new SessionError(
       'INVALID_OPTIONS',
-      `the session cookie would be ${Buffer.byteLength(longest)} bytes, over the ${MAX_COOKIE_BYTES} browsers keep; shorten cookieName, path or domain`,
+      `the session cookie would be ${longest} bytes, over the ${MAX_COOKIE_BYTES} browsers keep; shorten cookieName, path or domain`,
     );
   }
   return {

@@ -25,7 +25,7 @@ export class SessionManager<Data extends object = SessionData> implements Sessio
   /** {@inheritDoc SessionRuntime.storeLimits} */
   readonly storeLimits: StoreLimits;
   readonly #ownsStore: boolean;
-  /** Storage id -> when this process last refreshed that session's expiry and cookie. */
+  /** Storage id -> when this process last refreshed that session's expiry and cookie (Infinity: ended). */
   readonly #refreshedAt = new Map<string, number>();
 
   /**
@@ -70,7 +70,9 @@ export class SessionManager<Data extends object = SessionData> implements Sessio
 
   /** {@inheritDoc SessionRuntime.forget} */
   forget(sid: string): void {
-    this.#refreshedAt.delete(sid);
+    // Not deleted but marked as never to refresh: a request of that session still under way must
+    // not hand the browser its dead id again, over the cookie of the logout or regenerate.
+    this.refreshed(sid, Infinity);
   }
 
   /** Closes the store if the manager created it from the `redis` option; a store or client you passed stays open. */

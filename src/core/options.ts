@@ -9,11 +9,14 @@ export type SameSite = 'lax' | 'strict' | 'none';
 /**
  * Why a request's session cookie was not honoured, as told to {@link SessionOptions.onInvalidCookie}:
  *
- * - `malformed`: the cookie is not shaped like an id latchkey issues (or the name appears twice).
+ * - `malformed`: the cookie is not shaped like an id latchkey issues (or the name appears twice,
+ *   or under a look-alike name).
  * - `bad-signature`: with `secrets`, the signature is missing or matches none of them.
- * - `unknown-id`: a well-formed id the store does not hold (a guess, or a session that ended).
- * - `expired`: the session ended by its absolute lifetime; with `secrets`, also any validly signed
- *   id the store no longer holds (idle timeout, logout): only latchkey can have issued it.
+ * - `unknown-id`: without `secrets`, a well-formed id the store does not hold: a guess, or a
+ *   session that ended (timed out, logged out); the store cannot tell which.
+ * - `expired`: with `secrets`, a validly signed id the store no longer holds: only latchkey can have
+ *   issued it, so the session ended. Also a session that outlived `absoluteLifetime` while the
+ *   store still held it (clocks of app servers that disagree).
  */
 export type InvalidCookieReason = 'malformed' | 'bad-signature' | 'unknown-id' | 'expired';
 

@@ -131,7 +131,7 @@ export interface SessionRuntime {
   shouldRefresh(sid: string, now: number): boolean;
   /** Notes that the store's expiry and the cookie of this session were refreshed at `now`. */
   refreshed(sid: string, now: number): void;
-  /** Forgets a stored session that no longer exists. */
+  /** Notes that a stored session no longer exists: its cookie is never to be refreshed again. */
   forget(sid: string): void;
   /** The limits as the store counts them (metadata included). */
   readonly storeLimits: StoreLimits;
