@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, connect } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -34,8 +34,18 @@ export interface RedisServer {
 /** Kills every server this process started if a test run ends without stopping them. */
 const running = new Set<() => void>();
 process.once('exit', () => {
-  for (const kill of running) kill();
+  // Last registered first: processes die before the directories they write into are removed.
+  for (const cleanUp of [...running].reverse()) cleanUp();
 });
+
+/**
+ * Runs `cleanUp` (synchronously) when the test process exits, unless the returned function is
+ * called first: for processes and directories a test may leave behind when it fails early.
+ */
+export function cleanUpOnExit(cleanUp: () => void): () => void {
+  running.add(cleanUp);
+  return () => void running.delete(cleanUp);
+}
 
 /** A TCP port on 127.0.0.1 that was free a moment ago. */
 export async function freePort(): Promise<number> {
@@ -118,18 +128,156 @@ export async function sendCommand(port: number, args: string[], timeoutMs = 5000
   });
 }
 
-async function waitForPing(port: number, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 10_000;
+/** Options of {@link spawnRedis}. */
+export interface SpawnRedisOptions {
+  /** The process's own directory: config file, log and data. It outlives restarts; the caller removes it. */
+  readonly dir: string;
+  /** Config directives, one per line, after `port`, `bind 127.0.0.1`, `dir`, and no persistence (not for Sentinels). */
+  readonly config?: readonly string[];
+  /** Runs the process as a Sentinel (`redis-server <conf> --sentinel`). @default false */
+  readonly sentinel?: boolean;
+  /**
+   * Picks the port. A pick that turns out to be taken by the time redis-server binds it is replaced
+   * by another. @default {@link freePort}
+   */
+  readonly pickPort?: () => Promise<number>;
+  /** How long one start may take to answer. @default 10000 */
+  readonly timeoutMs?: number;
+}
+
+/** A redis-server process on a loopback port, which can be killed and started again on that port. */
+export interface RedisProcess {
+  readonly port: number;
+  readonly dir: string;
+  /** Whether the process is running (it has not exited). */
+  readonly alive: boolean;
+  /** Starts it again, on the same port with the same (possibly rewritten) config file, and waits until it answers. */
+  start(): Promise<void>;
+  /** Sends `signal` (default SIGKILL) and waits until the process is gone. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Stops it (default SIGTERM), waits, and forgets it for the exit clean-up. The directory stays. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+  /** The last `lines` lines of its log (redis-server's stdout and stderr). */
+  logTail(lines?: number): string;
+}
+
+const LOG_FILE = 'redis.log';
+const CONFIG_FILE = 'redis.conf';
+
+/** The last `lines` lines of `file`, from byte `from` on. */
+function tail(file: string, lines: number, from = 0): string {
+  try {
+    return readFileSync(file).subarray(from).toString('utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+async function waitForPing(port: number, child: ChildProcess, timeoutMs: number, log: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`redis-server on port ${port} exited with ${child.exitCode}`);
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(
+        `redis-server on port ${port} exited with ${child.exitCode ?? child.signalCode}; the end of its log:\n${log()}`,
+      );
+    }
     try {
-      if ((await sendCommand(port, ['PING'], 1000)) === 'PONG') return;
+      // A PONG could come from someone else's server on that port: ours must answer with our pid.
+      const info = String(await sendCommand(port, ['INFO', 'server'], 1000));
+      if (new RegExp(`^process_id:${child.pid}\r?$`, 'm').test(info)) return;
     } catch {
       // not listening yet
     }
     await sleep(20);
   }
-  throw new Error(`redis-server on port ${port} did not answer PING within 10 s`);
+  throw new Error(`redis-server on port ${port} did not answer within ${timeoutMs} ms; the end of its log:\n${log()}`);
+}
+
+/**
+ * Spawns `redis-server` (or a Sentinel) with a config file in `dir`, on 127.0.0.1 only, and waits
+ * until it answers (INFO, so an answer from someone else's server on that port does not count).
+ * The process is killed if the test process exits without stopping it.
+ * @throws when it does not come up within the timeout (after trying other ports), with the end of its log
+ */
+export async function spawnRedis(options: SpawnRedisOptions): Promise<RedisProcess> {
+  const { dir, config = [], sentinel = false, pickPort = freePort, timeoutMs = 10_000 } = options;
+  const configFile = join(dir, CONFIG_FILE);
+  const logFile = join(dir, LOG_FILE);
+  // Never the machine's own Redis.
+  const pick = async (): Promise<number> => {
+    const picked = await pickPort();
+    return picked === 6379 ? pickPort() : picked;
+  };
+  let port = await pick();
+  let child: ChildProcess | undefined;
+
+  const writeConfig = (): void => {
+    const lines = [`port ${port}`, 'bind 127.0.0.1', `dir "${dir}"`];
+    if (!sentinel) lines.push('save ""', 'appendonly no');
+    writeFileSync(configFile, `${[...lines, ...config].join('\n')}\n`);
+  };
+
+  const launch = async (samePort: boolean): Promise<void> => {
+    for (let attempt = 0; ; attempt++) {
+      if (!samePort) writeConfig();
+      const logStart = existsSync(logFile) ? statSync(logFile).size : 0;
+      const out = openSync(logFile, 'a');
+      try {
+        child = spawn('redis-server', sentinel ? [configFile, '--sentinel'] : [configFile], {
+          cwd: dir,
+          stdio: ['ignore', out, out],
+        });
+      } finally {
+        closeSync(out);
+      }
+      try {
+        await waitForPing(port, child, timeoutMs, () => tail(logFile, 20, logStart));
+        return;
+      } catch (error) {
+        child.kill('SIGKILL');
+        // Someone took the port (or, for a cluster node, its bus port) between picking it and the
+        // spawn: try another. Anything else would fail again.
+        if (attempt >= 3 || !tail(logFile, 20, logStart).includes('Address already in use')) throw error;
+        if (!samePort) port = await pick();
+      }
+    }
+  };
+
+  const isAlive = (): boolean => child !== undefined && child.exitCode === null && child.signalCode === null;
+  const kill = async (signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => {
+    if (child === undefined || !isAlive()) return;
+    const exited = once(child, 'exit');
+    child.kill(signal);
+    await exited;
+  };
+
+  const forget = cleanUpOnExit(() => void child?.kill('SIGKILL'));
+  try {
+    await launch(false);
+  } catch (error) {
+    forget();
+    throw error;
+  }
+
+  return {
+    get port() {
+      return port;
+    },
+    dir,
+    get alive() {
+      return isAlive();
+    },
+    async start() {
+      await kill();
+      await launch(true);
+    },
+    kill,
+    async stop(signal = 'SIGTERM') {
+      await kill(signal);
+      forget();
+    },
+    logTail: (lines = 20) => tail(logFile, lines),
+  };
 }
 
 /**
@@ -138,44 +286,18 @@ async function waitForPing(port: number, child: ChildProcess): Promise<void> {
  */
 export async function startRedis(): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-redis-'));
-  let port = await freePort();
-  let child: ChildProcess;
-
-  const launch = async (samePort: boolean): Promise<void> => {
-    for (let attempt = 0; ; attempt++) {
-      child = spawn(
-        'redis-server',
-        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'warning'],
-        { stdio: 'ignore' },
-      );
-      try {
-        await waitForPing(port, child);
-        return;
-      } catch (error) {
-        child.kill('SIGKILL');
-        if (attempt >= 3) throw error;
-        // Someone took the port between freePort() and the spawn: try another.
-        if (!samePort) port = await freePort();
-      }
-    }
-  };
-  await launch(false);
-  running.add(() => child.kill('SIGKILL'));
-
-  const killChild = async (signal: NodeJS.Signals): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = once(child, 'exit');
-    child.kill(signal);
-    await exited;
-  };
+  let redis: RedisProcess;
+  try {
+    redis = await spawnRedis({ dir, config: ['loglevel warning'] });
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+  const port = redis.port;
 
   const server: RedisServer = {
-    get port() {
-      return port;
-    },
-    get url() {
-      return `redis://127.0.0.1:${port}`;
-    },
+    port,
+    url: `redis://127.0.0.1:${port}`,
     command: (...args) => sendCommand(port, args),
     async commandCounts() {
       const info = String(await sendCommand(port, ['INFO', 'commandstats']));
@@ -215,13 +337,10 @@ export async function startRedis(): Promise<RedisServer> {
         },
       };
     },
-    kill: () => killChild('SIGKILL'),
-    async restart() {
-      await killChild('SIGKILL');
-      await launch(true);
-    },
+    kill: () => redis.kill(),
+    restart: () => redis.start(),
     async stop() {
-      await killChild('SIGTERM');
+      await redis.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
