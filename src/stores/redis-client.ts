@@ -28,6 +28,8 @@ export interface NodeRedisSentinelLike {
 export interface IoRedisLike {
   call(command: string, ...args: string[]): Promise<unknown>;
   readonly status: string;
+  /** ioredis' event emitter; latchkey listens for `close` (see {@link toSendCommand}). */
+  on?(event: 'close', listener: () => void): unknown;
 }
 
 /** Any Redis client latchkey can use: node-redis (client, cluster, Sentinel) or ioredis. */
@@ -83,9 +85,10 @@ export function checkRedisOption(value: unknown): asserts value is RedisClientLi
 export function toSendCommand(client: RedisClientLike): SendCommand {
   if ('call' in client && typeof client.call === 'function') {
     const io = client;
+    const lost = connectionLoss(io);
     return failFast(
       () => io.status === 'ready',
-      (_key, [command, ...rest]) => io.call(command as string, ...rest),
+      (_key, [command, ...rest]) => Promise.race([io.call(command as string, ...rest), lost()]),
     );
   }
   const isReady = (): boolean => (client as { isReady?: boolean }).isReady !== false;
@@ -99,6 +102,37 @@ export function toSendCommand(client: RedisClientLike): SendCommand {
   }
   const single = client as NodeRedisClientLike;
   return failFast(isReady, (_key, args) => single.sendCommand(args, optionsFor(args)));
+}
+
+/** Per ioredis client: the promise that rejects when its current connection closes. */
+const losses = new WeakMap<IoRedisLike, () => Promise<never>>();
+
+/**
+ * A function giving a promise that rejects when the client's current connection closes. ioredis
+ * keeps the commands that were in flight and sends them again after reconnecting, failing them
+ * only after many attempts; raced against this, latchkey's own commands fail when the connection
+ * does, as with node-redis. (What ioredis sends again may still run: a failed write's outcome is
+ * unknown, as with any timeout.) One listener per client, however many stores share it.
+ */
+function connectionLoss(client: IoRedisLike): () => Promise<never> {
+  const known = losses.get(client);
+  if (known) return known;
+  let current = new Promise<never>(() => {});
+  if (typeof client.on === 'function') {
+    let fail: (error: Error) => void = () => {};
+    const renew = (): void => {
+      current = new Promise<never>((_resolve, reject) => (fail = reject));
+      current.catch(() => {});
+    };
+    renew();
+    client.on('close', () => {
+      fail(new Error('the connection to Redis closed before it answered'));
+      renew();
+    });
+  }
+  const lost = (): Promise<never> => current;
+  losses.set(client, lost);
+  return lost;
 }
 
 /**
