@@ -1,5 +1,6 @@
 // The README's code must be code that runs: every TypeScript block in it is an excerpt of an
-// example (each started by test/examples.test.ts) or of a test file, and every npm script it
+// example (each started by test/examples.test.ts) or of the tests (a test file, or the set-up code
+// the tests run, such as the client configurations the fault tests use), and every npm script it
 // names exists.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,7 +18,7 @@ function codeBlocks(markdown: string): Array<{ lang: string; code: string }> {
   return blocks;
 }
 
-/** Files whose content a README example may come from: the examples, and the test files. */
+/** Files whose content a README example may come from: the examples, and the tests' code. */
 function sources(): Map<string, string> {
   const files = new Map<string, string>();
   const walk = (dir: string, accept: (file: string) => boolean): void => {
@@ -28,7 +29,7 @@ function sources(): Map<string, string> {
     }
   };
   walk('examples', (name) => name.endsWith('.ts'));
-  walk('test', (name) => name.endsWith('.test.ts'));
+  walk('test', (name) => name.endsWith('.ts') && !name.endsWith('.d.ts'));
   return files;
 }
 

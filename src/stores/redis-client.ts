@@ -53,7 +53,15 @@ export interface RedisConnectionOptions {
  * One Redis command sender for every client: `key` is the key the command works on, so cluster
  * clients can route it; `args` is the whole raw command.
  */
-export type SendCommand = (key: string, args: readonly string[]) => Promise<unknown>;
+export type SendCommand = ((key: string, args: readonly string[], signal?: AbortSignal) => Promise<unknown>) & {
+  /**
+   * Whether a command can wait in the client's own queue after latchkey gave up on it (node-redis
+   * Sentinel and Cluster clients queue commands while they switch nodes), so that the caller
+   * should pass a `signal` and abort it on timeout: node-redis then drops the command instead of
+   * running a write the app was told had failed.
+   */
+  readonly abortable?: boolean;
+};
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return value !== null && (typeof value === 'object' || typeof value === 'function');
@@ -94,11 +102,13 @@ export function toSendCommand(client: RedisClientLike): SendCommand {
   const isReady = (): boolean => (client as { isReady?: boolean }).isReady !== false;
   if ('getSlotMaster' in client) {
     const cluster = client;
-    return failFast(isReady, (key, args) => cluster.sendCommand(key, false, [...args], optionsFor(args)));
+    const send = failFast(isReady, (key, args, signal) => cluster.sendCommand(key, false, [...args], optionsFor(args, signal)));
+    return Object.assign(send, { abortable: true });
   }
   if ('use' in client) {
     const sentinel = client;
-    return failFast(isReady, (_key, args) => sentinel.sendCommand(false, [...args], optionsFor(args)));
+    const send = failFast(isReady, (_key, args, signal) => sentinel.sendCommand(false, [...args], optionsFor(args, signal)));
+    return Object.assign(send, { abortable: true });
   }
   const single = client as NodeRedisClientLike;
   return failFast(isReady, (_key, args) => single.sendCommand(args, optionsFor(args)));
@@ -144,16 +154,17 @@ function connectionLoss(client: IoRedisLike): () => Promise<never> {
  */
 function failFast(isReady: () => boolean, send: SendCommand): SendCommand {
   let connected = false;
-  return (key, args) => {
+  return (key, args, signal) => {
     if (isReady()) connected = true;
     else if (connected) return Promise.reject(new Error('the connection to Redis is down and the client is reconnecting'));
-    return send(key, args);
+    return send(key, args, signal);
   };
 }
 
 /** Options only where they matter: node-redis handles a command with options more slowly. */
-function optionsFor(args: readonly string[]): NodeRedisCommandOptions | undefined {
-  return args[0] === 'HGETALL' ? NODE_REDIS_OPTIONS : undefined;
+function optionsFor(args: readonly string[], signal?: AbortSignal): NodeRedisCommandOptions | undefined {
+  const options = args[0] === 'HGETALL' ? NODE_REDIS_OPTIONS : undefined;
+  return signal === undefined ? options : { ...options, abortSignal: signal };
 }
 
 /**
@@ -167,6 +178,7 @@ const NODE_REDIS_OPTIONS: NodeRedisCommandOptions = { typeMapping: { 37: Map } }
 /** The per-command options of node-redis latchkey uses. */
 export interface NodeRedisCommandOptions {
   typeMapping?: Record<number, unknown>;
+  abortSignal?: AbortSignal;
 }
 
 const REPLY_ERROR_CLASSES = new Set(['ErrorReply', 'SimpleError', 'BlobError', 'ReplyError']);
@@ -194,10 +206,14 @@ export function toSessionError(error: unknown, what: string): SessionError {
   return new SessionError('STORE_ERROR', `Redis answered ${what} with an error: ${(error as Error).message}`, { cause: error });
 }
 
-/** Rejects with a `STORE_UNAVAILABLE` {@link SessionError} when `promise` takes longer than `ms`. */
-export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+/**
+ * Rejects with a `STORE_UNAVAILABLE` {@link SessionError} when `promise` takes longer than `ms`,
+ * after calling `onTimeout`.
+ */
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string, onTimeout?: () => void): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {
+      onTimeout?.();
       reject(new SessionError('STORE_UNAVAILABLE', `Redis did not answer ${what} within ${ms} ms`));
     }, ms);
     timer.unref();

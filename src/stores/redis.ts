@@ -246,27 +246,30 @@ export class RedisStore implements Store {
    * Runs `operation` once the first connection (if any) is settled, within the command timeout;
    * whatever it fails with becomes a {@link SessionError}.
    */
-  #run(what: string, operation: () => Promise<unknown>): Promise<unknown> {
+  #run(what: string, operation: (signal?: AbortSignal) => Promise<unknown>): Promise<unknown> {
+    // Only for clients that may still run a command after the timeout; it costs the others.
+    const controller = this.#send.abortable ? new AbortController() : undefined;
     let pending: Promise<unknown>;
     try {
       const first = this.#firstConnection;
-      pending = first ? first.then(operation) : operation();
+      pending = first ? first.then(() => operation(controller?.signal)) : operation(controller?.signal);
     } catch (error) {
       pending = Promise.reject(error);
     }
-    return withTimeout(pending, this.#timeout, what).catch((error: unknown) => Promise.reject(toSessionError(error, what)));
+    const abort = controller && (() => controller.abort());
+    return withTimeout(pending, this.#timeout, what, abort).catch((error: unknown) => Promise.reject(toSessionError(error, what)));
   }
 
   #command(what: string, key: string, args: readonly string[]): Promise<unknown> {
-    return this.#run(what, () => this.#send(key, args));
+    return this.#run(what, (signal) => this.#send(key, args, signal));
   }
 
   /** Runs a cached script, loading it into Redis the first time (or after a restart or failover). */
   #script(what: string, script: Script, key: string, args: readonly string[]): Promise<unknown> {
-    return this.#run(what, () =>
-      this.#send(key, ['EVALSHA', script.sha, '1', key, ...args]).catch((error: unknown) => {
+    return this.#run(what, (signal) =>
+      this.#send(key, ['EVALSHA', script.sha, '1', key, ...args], signal).catch((error: unknown) => {
         if (replyErrorCode(error) !== 'NOSCRIPT') throw error;
-        return this.#send(key, ['EVAL', script.source, '1', key, ...args]);
+        return this.#send(key, ['EVAL', script.source, '1', key, ...args], signal);
       }),
     );
   }
