@@ -197,6 +197,13 @@ function checkLimits(pairs: ReadonlyArray<readonly [string, string]>, limits: Re
   }
 }
 
+/** Whether a whole stored hash stays within the limits, as the store counts them. */
+function fitsLimits(fields: readonly StoreField[], limits: StoreLimits): boolean {
+  let bytes = 0;
+  for (const [field, value] of fields) bytes += Buffer.byteLength(field) + Buffer.byteLength(value);
+  return fields.length <= limits.maxFields && bytes <= limits.maxBytes;
+}
+
 function encode(key: string, value: unknown): string {
   let json: string | undefined;
   try {
@@ -525,7 +532,11 @@ export class RequestSession implements Session<SessionData> {
     });
   }
 
-  /** Stores `data` (user keys, JSON values) as a new session under a fresh id. */
+  /**
+   * Stores `data` (user keys, JSON values) as a new session under a fresh id. `createdAt` is given
+   * when regenerating: then the data is already stored, so it is moved whatever the limits (they
+   * may have been lowered since), for a failure here would lose it.
+   */
   async #create(data: Map<string, string>, createdAt?: string): Promise<void> {
     if (this.#headersSent()) {
       throw new SessionError(
@@ -537,9 +548,8 @@ export class RequestSession implements Session<SessionData> {
     const now = String(nowMs);
     const fields: StoreField[] = [[CREATED_AT, createdAt ?? now], [LAST_SEEN, now]];
     for (const [key, json] of data) fields.push([toField(key), json]);
-    const { storeLimits } = this.#rt;
-    if (fields.length > storeLimits.maxFields || fields.reduce((sum, [f, v]) => sum + Buffer.byteLength(f) + Buffer.byteLength(v), 0) > storeLimits.maxBytes) {
-      throw limitExceeded(`the session would pass limits.maxKeys or limits.maxSessionBytes`);
+    if (createdAt === undefined && !fitsLimits(fields, this.#rt.storeLimits)) {
+      throw limitExceeded('the session would pass limits.maxKeys or limits.maxSessionBytes');
     }
     const { maxAgeMs } = this.#rt.options;
     const ttlMs = Math.min(this.#rt.options.storeLifetimeMs, maxAgeMs === null ? Infinity : Number(createdAt ?? now) + maxAgeMs - nowMs);

@@ -178,6 +178,22 @@ describe('limits, checked before the store is asked', () => {
   });
 });
 
+describe('limits lowered after sessions were stored', () => {
+  it('regenerate() still moves the whole session: it was stored already, and failing would lose it', async () => {
+    const store = new MemoryStore();
+    const before = new SessionManager({ store });
+    const writer = before.open(context());
+    await writer.session.set({ a: 1, b: 2, c: 3, d: 4 });
+    const cookie = `session=${writer.session.id}`;
+    const after = new SessionManager({ store, limits: { maxKeys: 2 } });
+    const { session } = after.open(context({ cookieHeader: () => cookie }));
+    await session.regenerate();
+    assert.notEqual(`session=${session.id}`, cookie);
+    assert.deepEqual(await session.all(), { a: 1, b: 2, c: 3, d: 4 });
+    assert.equal(store.size, 1);
+  });
+});
+
 describe('onInvalidCookie', () => {
   it('hears why a cookie was refused, with the request object, once per request and never the value', async () => {
     const heard: Array<[string, unknown]> = [];
