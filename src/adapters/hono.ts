@@ -1,4 +1,4 @@
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { SessionManager } from '../core/manager.js';
 import type { SessionOptions } from '../core/options.js';
 import type { Session, SessionData } from '../core/session.js';
@@ -19,6 +19,21 @@ export type HonoSessionMiddleware<Data extends object = SessionData, Keyword ext
     /** Closes the Redis connection the middleware created itself (a client or store you passed stays open). */
     close(): Promise<void>;
   };
+
+/**
+ * Sets a header on the response a handler returned. In place where it can be: `c.header()` after
+ * the handler copies the whole Response, which costs @hono/node-server its fast path on every
+ * request that uses its session. A Response with immutable headers (one from `fetch()`) is left to
+ * `c.header()`, which copies it.
+ */
+function setHeader(c: Context, name: string, value: string, append: boolean): void {
+  try {
+    if (append) c.res.headers.append(name, value);
+    else c.res.headers.set(name, value);
+  } catch {
+    c.header(name, value, { append });
+  }
+}
 
 /**
  * Session middleware for Hono. Handlers get the session with `c.get('session')` (or the
@@ -47,8 +62,8 @@ export function session<Data extends object = SessionData, Keyword extends strin
     await next();
     handle.writeHeaders({
       get: (name) => c.res.headers.get(name) ?? undefined,
-      set: (name, value) => c.header(name, value),
-      appendSetCookie: (value) => c.header('Set-Cookie', value, { append: true }),
+      set: (name, value) => setHeader(c, name, value, false),
+      appendSetCookie: (value) => setHeader(c, 'Set-Cookie', value, true),
     });
   };
   return Object.assign(middleware, { manager, close: () => manager.close() });
