@@ -25,6 +25,25 @@ import { startRedis, type RedisServer } from '../redis/server.js';
 /** What a test route gets: the session and the query string. */
 export type Route = (session: Session, query: URLSearchParams, response: AppResponse) => Promise<unknown>;
 
+/** A promise the test resolves to let a held request go on. */
+export class Gate {
+  readonly reached: Promise<void>;
+  readonly released: Promise<void>;
+  reach!: () => void;
+  release!: () => void;
+  constructor() {
+    this.reached = new Promise((resolve) => (this.reach = resolve));
+    this.released = new Promise((resolve) => (this.release = resolve));
+  }
+}
+
+/** A query parameter a route cannot do without. */
+export function param(query: URLSearchParams, name: string): string {
+  const value = query.get(name);
+  if (value === null) throw new Error(`missing ?${name}=`);
+  return value;
+}
+
 /** What a route may do to the response besides its body, the framework's own way. */
 export interface AppResponse {
   /** Adds a Set-Cookie header of the app's own. */

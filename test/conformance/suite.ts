@@ -2,25 +2,7 @@ import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createSessionId, isSessionError, type SessionOptions } from '../../src/index.js';
-import { ADAPTERS, Browser, parseSetCookie, STORES, TEST_TLS, tlsGet, type App, type Route, type StoreUnderTest } from './harness.js';
-
-/** A promise the test resolves to let a held request go on. */
-class Gate {
-  readonly reached: Promise<void>;
-  readonly released: Promise<void>;
-  reach!: () => void;
-  release!: () => void;
-  constructor() {
-    this.reached = new Promise((resolve) => (this.reach = resolve));
-    this.released = new Promise((resolve) => (this.release = resolve));
-  }
-}
-
-function param(query: URLSearchParams, name: string): string {
-  const value = query.get(name);
-  if (value === null) throw new Error(`missing ?${name}=`);
-  return value;
-}
+import { ADAPTERS, Browser, Gate, param, parseSetCookie, STORES, TEST_TLS, tlsGet, type App, type Route, type StoreUnderTest } from './harness.js';
 
 /** An error a route throws on purpose, to follow it through the framework's error path. */
 class RouteError extends Error {}

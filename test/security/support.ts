@@ -3,24 +3,7 @@ import { createHmac } from 'node:crypto';
 import { storageId } from '../../src/core/id.js';
 import { parseSetCookie, type StoreUnderTest } from '../conformance/harness.js';
 
-/** A promise the test resolves to let a held request go on. */
-export class Gate {
-  readonly reached: Promise<void>;
-  readonly released: Promise<void>;
-  reach!: () => void;
-  release!: () => void;
-  constructor() {
-    this.reached = new Promise((resolve) => (this.reach = resolve));
-    this.released = new Promise((resolve) => (this.release = resolve));
-  }
-}
-
-/** A query parameter a route cannot do without. */
-export function param(query: URLSearchParams, name: string): string {
-  const value = query.get(name);
-  if (value === null) throw new Error(`missing ?${name}=`);
-  return value;
-}
+export { Gate, param } from '../conformance/harness.js';
 
 /** The id part of a cookie value (`<id>` or, signed, `<id>.<signature>`). */
 export function idOf(cookie: string): string {
