@@ -1,6 +1,7 @@
 import { SessionError } from '../core/errors.js';
 import {
   CREATED_AT_FIELD,
+  limitExceeded,
   MAX_COUNTER,
   type Store,
   type StoreExpiry,
@@ -43,10 +44,6 @@ function within(fields: Map<string, string>, set: readonly StoreField[], remove:
   let bytes = 0;
   for (const [field, value] of after) bytes += sizeOf(field, value);
   return bytes <= limits.maxBytes;
-}
-
-function limitExceeded(): SessionError {
-  return new SessionError('LIMIT_EXCEEDED', 'the write would pass the session limits (limits.maxKeys or limits.maxSessionBytes); nothing was written');
 }
 
 /** Expired sessions removed, at most, by one operation; keeps every call short. */

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { SessionError } from '../core/errors.js';
 import {
   CREATED_AT_FIELD,
+  limitExceeded,
   MAX_COUNTER,
   type Store,
   type StoreExpiry,
@@ -161,11 +162,6 @@ function expiryArgs(expiry: StoreExpiry): string[] {
 
 function limitArgs(limits: StoreLimits): string[] {
   return [String(limits.maxFields), String(limits.maxBytes)];
-}
-
-/** The error for a script's LIMIT reply. */
-function limitExceeded(cause: unknown): SessionError {
-  return new SessionError('LIMIT_EXCEEDED', 'the write would pass the session limits (limits.maxKeys or limits.maxSessionBytes); nothing was written', { cause });
 }
 
 /** Turns a script's own error replies (LIMIT, overflow, not an integer) into the errors the Store interface names. */

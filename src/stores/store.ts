@@ -1,3 +1,5 @@
+import { SessionError } from '../core/errors.js';
+
 /**
  * The largest magnitude {@link Store.increment} may produce: 2^53 - 2. JavaScript holds integers
  * exactly up to 2^53 - 1, and Redis clients read even that one as 2^53.
@@ -43,6 +45,18 @@ export interface StoreLimits {
   readonly maxFields: number;
   /** Most bytes (UTF-8) of field names and values together. */
   readonly maxBytes: number;
+}
+
+/**
+ * The error a store rejects with when a write would pass its {@link StoreLimits}.
+ * @param cause - what the backing service answered, if anything
+ */
+export function limitExceeded(cause?: unknown): SessionError {
+  return new SessionError(
+    'LIMIT_EXCEEDED',
+    'the write would pass the session limits (limits.maxKeys or limits.maxSessionBytes); nothing was written',
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 /**

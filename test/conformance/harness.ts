@@ -37,6 +37,20 @@ export class Gate {
   }
 }
 
+/** Collects the process's unhandled rejections from now until `stop()`, which returns them. */
+export function watchUnhandled(): { readonly rejections: unknown[]; stop(): unknown[] } {
+  const rejections: unknown[] = [];
+  const listener = (reason: unknown): void => void rejections.push(reason);
+  process.on('unhandledRejection', listener);
+  return {
+    rejections,
+    stop: () => {
+      process.off('unhandledRejection', listener);
+      return rejections;
+    },
+  };
+}
+
 /** A query parameter a route cannot do without. */
 export function param(query: URLSearchParams, name: string): string {
   const value = query.get(name);

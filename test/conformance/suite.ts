@@ -2,7 +2,20 @@ import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createSessionId, isSessionError, type SessionOptions } from '../../src/index.js';
-import { ADAPTERS, Browser, Gate, param, parseSetCookie, STORES, TEST_TLS, tlsGet, type App, type Route, type StoreUnderTest } from './harness.js';
+import {
+  ADAPTERS,
+  Browser,
+  Gate,
+  param,
+  parseSetCookie,
+  STORES,
+  TEST_TLS,
+  tlsGet,
+  watchUnhandled,
+  type App,
+  type Route,
+  type StoreUnderTest,
+} from './harness.js';
 
 /** An error a route throws on purpose, to follow it through the framework's error path. */
 class RouteError extends Error {}
@@ -112,15 +125,14 @@ export function conformance(storeName: string): void {
       let app: App | undefined;
       const gates = new Map<string, Gate>();
       const late: Array<Promise<unknown>> = [];
-      const unhandled: unknown[] = [];
-      const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+      let unhandled: ReturnType<typeof watchUnhandled>;
 
       before(async () => {
         sut = await makeStore();
-        process.on('unhandledRejection', onUnhandled);
+        unhandled = watchUnhandled();
       });
       after(async () => {
-        process.off('unhandledRejection', onUnhandled);
+        unhandled.stop();
         await sut.close();
       });
       beforeEach(async () => {
@@ -130,7 +142,7 @@ export function conformance(storeName: string): void {
         await Promise.allSettled(late.splice(0));
         await app?.close();
         app = undefined;
-        assert.deepEqual(unhandled.splice(0), [], 'no unhandled rejections');
+        assert.deepEqual(unhandled.rejections.splice(0), [], 'no unhandled rejections');
       });
 
       async function start(options: SessionOptions = {}, extra: Record<string, Route> = {}): Promise<Browser> {

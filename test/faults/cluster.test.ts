@@ -17,12 +17,14 @@ import {
   cachedScripts,
   fieldOf,
   replicated,
+  sessionsAtEnd,
   show,
   steadyLoad,
   summary,
-  watchUnhandled,
   type Sample,
+  type SessionAtEnd,
 } from './topology-support.js';
+import { watchUnhandled } from '../conformance/harness.js';
 
 const COMMAND_TIMEOUT = 1000;
 /** A request during the failover answers within the command timeout, plus this much. */
@@ -56,7 +58,7 @@ interface FailoverRun {
   readonly promotedScripts: number;
   readonly promotedPort: number;
   readonly victimPort: number;
-  readonly sessions: { before: string | undefined; after: string | undefined; status: number; data: Record<string, unknown> }[];
+  readonly sessions: SessionAtEnd[];
   readonly errors: unknown[];
   readonly rejections: unknown[];
 }
@@ -125,13 +127,7 @@ async function clusterFailover(connect: (typeof CLUSTER_CLIENTS)[keyof typeof CL
     const promoted: RedisNode = await cluster.primaryForKey(victimKey);
     // Late writes, if any, have had time to land.
     await sleep(1000);
-    const sessions = await Promise.all(
-      browsers.map(async (browser, i) => {
-        const reply = await browser.get('/all');
-        const data = reply.status === 200 ? (JSON.parse(reply.body) as Record<string, unknown>) : {};
-        return { before: idsBefore[i], after: browser.id, status: reply.status, data };
-      }),
-    );
+    const sessions = await sessionsAtEnd(browsers, idsBefore);
     return {
       samples,
       onVictim,

@@ -8,7 +8,20 @@ import { RedisStore } from '../../src/stores/redis.js';
 import { startSentinel, type SentinelTopology } from '../redis/topology.js';
 import { startSessionApp } from '../store/session-app.js';
 import { SENTINEL_CLIENTS } from '../store/topology-clients.js';
-import { assertFailsFast, assertNoLostUpdates, cachedScripts, fieldOf, replicated, show, steadyLoad, summary, watchUnhandled, type Sample } from './topology-support.js';
+import {
+  assertFailsFast,
+  assertNoLostUpdates,
+  cachedScripts,
+  fieldOf,
+  replicated,
+  sessionsAtEnd,
+  show,
+  steadyLoad,
+  summary,
+  type Sample,
+  type SessionAtEnd,
+} from './topology-support.js';
+import { watchUnhandled } from '../conformance/harness.js';
 
 const COMMAND_TIMEOUT = 1000;
 /** A request during the failover answers within the command timeout, plus this much. */
@@ -33,7 +46,7 @@ interface FailoverRun {
   readonly scriptsBefore: number;
   readonly scriptsAfter: number;
   /** Per browser: its session id before the kill, after, and `/all` at the end. */
-  readonly sessions: { before: string | undefined; after: string | undefined; status: number; data: Record<string, unknown> }[];
+  readonly sessions: SessionAtEnd[];
   readonly errors: unknown[];
   readonly rejections: unknown[];
 }
@@ -88,13 +101,7 @@ async function sentinelFailover(connect: (typeof SENTINEL_CLIENTS)[keyof typeof 
     const { node: primary, ms: promotedMs } = await promoted;
     // Late writes, if any, have had time to land.
     await sleep(1000);
-    const sessions = await Promise.all(
-      browsers.map(async (browser, i) => {
-        const reply = await browser.get('/all');
-        const data = reply.status === 200 ? (JSON.parse(reply.body) as Record<string, unknown>) : {};
-        return { before: idsBefore[i], after: browser.id, status: reply.status, data };
-      }),
-    );
+    const sessions = await sessionsAtEnd(browsers, idsBefore);
     return {
       samples,
       killSentAt,

@@ -92,14 +92,6 @@ export async function cachedScripts(node: RedisNode): Promise<number> {
   return Number(/^number_of_cached_scripts:(\d+)/m.exec(info)?.[1]);
 }
 
-/** Collects unhandled rejections from now until `stop()`. */
-export function watchUnhandled(): { readonly rejections: unknown[]; stop(): void } {
-  const rejections: unknown[] = [];
-  const listener = (reason: unknown): void => void rejections.push(reason);
-  process.on('unhandledRejection', listener);
-  return { rejections, stop: () => void process.off('unhandledRejection', listener) };
-}
-
 /**
  * 100 requests at once on one session, each setting its own field, then 100 increments at once:
  * every field and every increment must be there, `rounds` times.
@@ -126,4 +118,23 @@ export async function assertNoLostUpdates(app: SessionApp, rounds: number): Prom
     assert.equal(await ok(browser, '/get?k=n'), 100, `round ${round}: +100`);
   }
   return { requests, ms: Date.now() - started };
+}
+
+/** A browser's session at the end of a failover: its id before the kill, after, and what `/all` shows. */
+export interface SessionAtEnd {
+  readonly before: string | undefined;
+  readonly after: string | undefined;
+  readonly status: number;
+  readonly data: Record<string, unknown>;
+}
+
+/** Reads every browser's session once the failover is over. */
+export async function sessionsAtEnd(browsers: readonly Browser[], idsBefore: readonly (string | undefined)[]): Promise<SessionAtEnd[]> {
+  return Promise.all(
+    browsers.map(async (browser, i) => {
+      const reply = await browser.get('/all');
+      const data = reply.status === 200 ? (JSON.parse(reply.body) as Record<string, unknown>) : {};
+      return { before: idsBefore[i], after: browser.id, status: reply.status, data };
+    }),
+  );
 }

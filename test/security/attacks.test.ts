@@ -1,10 +1,10 @@
 // Attacks on the session through every adapter, against a real Redis: fixation, the logout and
 // regenerate races, prototype-named fields and the size limits.
-import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { isSessionError, type SessionOptions, type Store } from '../../src/index.js';
-import { ADAPTERS, Browser, parseSetCookie, STORES, type App, type Route, type StoreUnderTest } from '../conformance/harness.js';
-import { everyHash, Gate, linesOf, param, redisKey, storedBytes, userFields, watchUnhandled } from './support.js';
+import { ADAPTERS, Browser, parseSetCookie, type App, type Route, type StoreUnderTest } from '../conformance/harness.js';
+import { adapterFixture, everyHash, Gate, linesOf, param, redisKey, storedBytes, userFields } from './support.js';
 
 /** Iterations of the held-write race per adapter, where the ending request runs while the write waits. */
 const RACE_ITERATIONS = 200;
@@ -132,46 +132,23 @@ function routes(sut: StoreUnderTest, control: Control): Record<string, Route> {
 }
 
 describe('attacks', () => {
-  const makeStore = STORES['redis (node-redis)'];
-  assert.ok(makeStore);
-
   for (const adapter of ADAPTERS) {
     describe(adapter.name, () => {
-      let sut: StoreUnderTest;
-      let app: App | undefined;
+      const fixture = adapterFixture(adapter);
       const control: Control = { gate: new Gate() };
-      const unhandled = watchUnhandled();
-
-      before(async () => {
-        sut = await makeStore();
-        unhandled.start();
-      });
-      after(async () => {
-        await app?.close();
-        await sut.close();
-        assert.deepEqual(unhandled.stop(), [], 'no unhandled rejections');
-      });
-      beforeEach(async () => {
-        await sut.reset();
-      });
-      afterEach(async () => {
-        await app?.close();
-        app = undefined;
-      });
 
       async function start(options: SessionOptions = {}): Promise<App> {
-        app = await adapter.start({ ...sut.options, ...options }, routes(sut, control));
-        return app;
+        return fixture.start(options, routes(fixture.sut, control));
       }
 
       /** The errors that reached the framework since the last call. */
       function takeErrors(): unknown[] {
-        return app ? app.errors.splice(0) : [];
+        return fixture.app ? fixture.app.errors.splice(0) : [];
       }
 
       async function command(...args: string[]): Promise<unknown> {
-        assert.ok(sut.redis);
-        return sut.redis.command(...args);
+        assert.ok(fixture.sut.redis);
+        return fixture.sut.redis.command(...args);
       }
 
       describe('session fixation', () => {
@@ -195,15 +172,15 @@ describe('attacks', () => {
           assert.equal(lines.length, 1, 'one session cookie, the new id');
           assert.equal(parseSetCookie(lines[0] as string).value, body.after);
           assert.equal(victim.cookie, body.after);
-          assert.deepEqual(await sut.keys(), [redisKey(body.after)]);
-          assert.equal((await sut.hash(body.after))?.get('user'), '"alice"');
+          assert.deepEqual(await fixture.sut.keys(), [redisKey(body.after)]);
+          assert.equal((await fixture.sut.hash(body.after))?.get('user'), '"alice"');
 
           // The planted cookie reads nothing and learns nothing.
           const read = await attacker.get('/all');
           assert.equal(read.status, 200);
           assert.deepEqual(JSON.parse(read.body), { all: {}, id: null, isNew: true });
           assert.deepEqual(read.setCookie, []);
-          assert.equal(await sut.hash(planted), null);
+          assert.equal(await fixture.sut.hash(planted), null);
 
           // A write with it starts a session of its own, under an id the attacker did not choose.
           const write = await attacker.get('/set?key=x&value=1');
@@ -212,10 +189,10 @@ describe('attacks', () => {
           assert.notEqual(fresh, planted);
           assert.notEqual(fresh, body.after);
           assert.equal(attacker.cookie, fresh);
-          assert.equal(await sut.hash(planted), null, 'the planted id stays dead');
-          assert.deepEqual([...userFields(await sut.hash(fresh))], [['x', '1']], 'no data of the victim, none of the old session');
-          assert.deepEqual([...userFields(await sut.hash(body.after))].sort(), [['cart', '"planted"'], ['user', '"alice"']]);
-          assert.deepEqual((await sut.keys()).sort(), [redisKey(body.after), redisKey(fresh)].sort());
+          assert.equal(await fixture.sut.hash(planted), null, 'the planted id stays dead');
+          assert.deepEqual([...userFields(await fixture.sut.hash(fresh))], [['x', '1']], 'no data of the victim, none of the old session');
+          assert.deepEqual([...userFields(await fixture.sut.hash(body.after))].sort(), [['cart', '"planted"'], ['user', '"alice"']]);
+          assert.deepEqual((await fixture.sut.keys()).sort(), [redisKey(body.after), redisKey(fresh)].sort());
 
           const mine = (await victim.json('/all')) as { all: object; id: string };
           assert.deepEqual(mine, { all: { cart: 'planted', user: 'alice' }, id: body.after, isNew: false });
@@ -232,8 +209,8 @@ describe('attacks', () => {
           assert.deepEqual(await victim.json('/regenerate'), { before: null, after: null });
           await victim.json('/set?key=user&value="alice"');
           assert.notEqual(victim.cookie, planted);
-          assert.equal(await sut.hash(planted), null);
-          assert.deepEqual(await sut.keys(), [redisKey(victim.cookie as string)]);
+          assert.equal(await fixture.sut.hash(planted), null);
+          assert.deepEqual(await fixture.sut.keys(), [redisKey(victim.cookie as string)]);
         });
       });
 
@@ -256,7 +233,7 @@ describe('attacks', () => {
             other.cookie = id;
             const ended = await other.get(`/${ending}`);
             assert.equal(ended.status, 200, what);
-            assert.equal(await sut.hash(id), null, what);
+            assert.equal(await fixture.sut.hash(id), null, what);
             control.gate.release();
             const response = await held;
 
@@ -267,7 +244,7 @@ describe('attacks', () => {
             assert.ok(isSessionError(errors[0], 'SESSION_GONE'), `${what}: ${String(errors[0])}`);
             assert.equal(await command('EXISTS', redisKey(id)), 0, `${what}: the old key did not come back`);
 
-            const hashes = await everyHash(sut);
+            const hashes = await everyHash(fixture.sut);
             for (const [key, hash] of hashes) {
               assert.ok(!hash.has('late') && !hash.has('also'), `${what}: ${key} holds the held request's field`);
             }
@@ -315,7 +292,7 @@ describe('attacks', () => {
               assert.deepEqual(linesOf(response.setCookie), [], `${what}: the refused write sets no session cookie`);
             }
             assert.equal(await command('EXISTS', redisKey(id)), 0, `${what}: the old key did not come back`);
-            const hashes = await everyHash(sut);
+            const hashes = await everyHash(fixture.sut);
             if (ending === 'destroy') {
               assert.deepEqual([...hashes.keys()], [], what);
             } else {
@@ -328,7 +305,7 @@ describe('attacks', () => {
           }
         });
         it('a write that landed just before a concurrent logout or regenerate does not hand the browser the ended id', async () => {
-          const paused = new PausingStore(sut.store);
+          const paused = new PausingStore(fixture.sut.store);
           const { url } = await start({ store: paused });
           for (const ending of ['regenerate', 'destroy']) {
             const browser = new Browser(url);
@@ -345,7 +322,7 @@ describe('attacks', () => {
             gate.release();
             const response = await held;
             assert.equal(response.status, 200, `${ending}: the write was applied before the session ended`);
-            assert.equal(await sut.hash(id), null, `${ending}: the old id stays dead`);
+            assert.equal(await fixture.sut.hash(id), null, `${ending}: the old id stays dead`);
             assert.deepEqual(linesOf(response.setCookie), [], `${ending}: the earlier write does not re-send the ended id`);
             assert.equal(browser.cookie, newer, `${ending}: the browser keeps the cookie of the ${ending} response`);
           }
@@ -371,7 +348,7 @@ describe('attacks', () => {
           const values = '{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}},"toString":"x"}';
           await browser.json(`/setmany?values=${encodeURIComponent(values)}`);
           const id = browser.cookie as string;
-          const hash = await sut.hash(id);
+          const hash = await fixture.sut.hash(id);
           assert.equal(hash?.get('__proto__'), '{"polluted":true}');
           assert.equal(hash?.get('constructor'), '{"prototype":{"polluted":true}}');
           assert.equal(hash?.get('toString'), '"x"');
@@ -390,14 +367,14 @@ describe('attacks', () => {
 
           assert.deepEqual(await browser.json('/incr?key=valueOf'), { value: 1, id });
           assert.deepEqual(await browser.json('/set?key=__proto__&value=7'), { id });
-          assert.equal((await sut.hash(id))?.get('__proto__'), '7');
+          assert.equal((await fixture.sut.hash(id))?.get('__proto__'), '7');
           // They count like any key: 4 held, 2 more pass maxKeys (5), and neither is written.
-          const before = await sut.hash(id);
+          const before = await fixture.sut.hash(id);
           const over = await browser.get(`/setmany?values=${encodeURIComponent('{"hasOwnProperty":1,"isPrototypeOf":2}')}`);
           assert.equal(over.status, 413);
-          assert.deepEqual(await sut.hash(id), before);
+          assert.deepEqual(await fixture.sut.hash(id), before);
           await browser.json('/del?key=__proto__');
-          assert.deepEqual([...userFields(await sut.hash(id))].map(([k]) => k).sort(), ['constructor', 'toString', 'valueOf']);
+          assert.deepEqual([...userFields(await fixture.sut.hash(id))].map(([k]) => k).sort(), ['constructor', 'toString', 'valueOf']);
           const errors = takeErrors();
           assert.equal(errors.length, 1);
           assert.ok(isSessionError(errors[0], 'LIMIT_EXCEEDED'));
@@ -407,13 +384,13 @@ describe('attacks', () => {
       describe('limits, with no partial write', () => {
         /** Answers 413 and leaves the stored hash exactly as it was (metadata included). */
         async function refused(browser: Browser, path: string, id: string | undefined): Promise<void> {
-          const before = id === undefined ? null : await sut.hash(id);
-          const keysBefore = await sut.keys();
+          const before = id === undefined ? null : await fixture.sut.hash(id);
+          const keysBefore = await fixture.sut.keys();
           const response = await browser.get(path);
           assert.equal(response.status, 413, `${path}: ${response.body}`);
           assert.deepEqual(linesOf(response.setCookie), [], `${path}: no session cookie`);
-          if (id !== undefined) assert.deepEqual(await sut.hash(id), before, `${path}: the hash is untouched`);
-          assert.deepEqual(await sut.keys(), keysBefore, `${path}: no key created`);
+          if (id !== undefined) assert.deepEqual(await fixture.sut.hash(id), before, `${path}: the hash is untouched`);
+          assert.deepEqual(await fixture.sut.keys(), keysBefore, `${path}: no key created`);
           const errors = takeErrors();
           assert.equal(errors.length, 1, path);
           assert.ok(isSessionError(errors[0], 'LIMIT_EXCEEDED'), `${path}: ${String(errors[0])}`);
@@ -425,7 +402,7 @@ describe('attacks', () => {
           const { url } = await start({ limits: LIMITS });
           const browser = new Browser(url);
           await refused(browser, many({ a: 1, b: big, c: 3 }), undefined);
-          assert.deepEqual(await sut.keys(), [], 'no session was started');
+          assert.deepEqual(await fixture.sut.keys(), [], 'no session was started');
           assert.equal(browser.cookie, undefined);
 
           const { id } = (await browser.json('/set?key=a&value=1')) as { id: string };
@@ -434,7 +411,7 @@ describe('attacks', () => {
           await refused(browser, `/set?key=c&value=${encodeURIComponent(JSON.stringify(big))}`, id);
           // 100 bytes of JSON is allowed.
           await browser.json(`/set?key=c&value=${encodeURIComponent(JSON.stringify(big.slice(1)))}`);
-          assert.equal((await sut.hash(id))?.get('c'), JSON.stringify(big.slice(1)));
+          assert.equal((await fixture.sut.hash(id))?.get('c'), JSON.stringify(big.slice(1)));
         });
 
         it('refuses too many keys, at once or added to those held, and lets overwrites through', async () => {
@@ -445,11 +422,11 @@ describe('attacks', () => {
           const id = browser.cookie as string;
           await refused(browser, many({ d: 4, e: 5, f: 6 }), id);
           await browser.json(many({ a: 10, b: 20, c: 30, d: 4, e: 5 }));
-          assert.equal(userFields(await sut.hash(id)).size, 5);
+          assert.equal(userFields(await fixture.sut.hash(id)).size, 5);
           await refused(browser, '/set?key=f&value=6', id);
           await refused(browser, '/incr?key=f', id);
           await browser.json('/incr?key=a');
-          assert.equal((await sut.hash(id))?.get('a'), '11', 'incr of a held key is no new key');
+          assert.equal((await fixture.sut.hash(id))?.get('a'), '11', 'incr of a held key is no new key');
         });
 
         it('refuses a key over maxKeyLength, counted in UTF-8 bytes', async () => {
@@ -462,7 +439,7 @@ describe('attacks', () => {
           await refused(browser, `/incr?key=${'k'.repeat(21)}`, id);
           await browser.json(`/set?key=${'k'.repeat(20)}&value=1`);
           await browser.json(`/set?key=${encodeURIComponent('é'.repeat(10))}&value=1`);
-          assert.equal(userFields(await sut.hash(id)).size, 3);
+          assert.equal(userFields(await fixture.sut.hash(id)).size, 3);
         });
 
         it('refuses writes past maxSessionBytes, incr growing a counter included, and never holds more', async () => {
@@ -473,17 +450,17 @@ describe('attacks', () => {
           const fill = JSON.stringify(big.slice(1)); // 100 bytes
           await browser.json(many({ p: big.slice(1), q: big.slice(1), r: big.slice(1) }));
           // 30 bytes of metadata (':c', ':s' and their 13-digit times) + 'n9' + 3 × 101 = 335.
-          assert.equal(storedBytes(await sut.hash(id)), 30 + 2 + 3 * (1 + fill.length));
+          assert.equal(storedBytes(await fixture.sut.hash(id)), 30 + 2 + 3 * (1 + fill.length));
           await refused(browser, `/set?key=s&value=${encodeURIComponent(JSON.stringify('y'.repeat(64)))}`, id);
           await browser.json(`/set?key=s&value=${encodeURIComponent(JSON.stringify('y'.repeat(62)))}`);
-          assert.equal(storedBytes(await sut.hash(id)), 400, 'exactly full');
+          assert.equal(storedBytes(await fixture.sut.hash(id)), 400, 'exactly full');
           await refused(browser, '/incr?key=n', id);
-          assert.equal((await sut.hash(id))?.get('n'), '9', 'the increment was undone');
+          assert.equal((await fixture.sut.hash(id))?.get('n'), '9', 'the increment was undone');
           await browser.json('/incr?key=n&by=-1');
-          assert.equal((await sut.hash(id))?.get('n'), '8', 'a write that keeps the size passes');
+          assert.equal((await fixture.sut.hash(id))?.get('n'), '8', 'a write that keeps the size passes');
           await browser.json('/del?key=p');
           await browser.json('/incr?key=n&by=2');
-          assert.ok(storedBytes(await sut.hash(id)) <= 400);
+          assert.ok(storedBytes(await fixture.sut.hash(id)) <= 400);
         });
 
         it('incr of a new key on a full session is refused and stores nothing', async () => {
@@ -492,7 +469,7 @@ describe('attacks', () => {
           await browser.json(many({ a: 1, b: 2, c: 3, d: 4, e: 5 }));
           const id = browser.cookie as string;
           await refused(browser, '/incr?key=z&by=3', id);
-          assert.equal((await sut.hash(id))?.has('z'), false);
+          assert.equal((await fixture.sut.hash(id))?.has('z'), false);
         });
 
         it('lets concurrent writers add keys only up to maxKeys and maxSessionBytes, together', async () => {
@@ -507,7 +484,7 @@ describe('attacks', () => {
           const statuses = writers.map((response) => response.status);
           assert.equal(statuses.filter((status) => status === 200).length, 4, statuses.join());
           assert.equal(statuses.filter((status) => status === 413).length, 26, statuses.join());
-          assert.equal(userFields(await sut.hash(id)).size, 5);
+          assert.equal(userFields(await fixture.sut.hash(id)).size, 5);
           for (const error of takeErrors()) assert.ok(isSessionError(error, 'LIMIT_EXCEEDED'), String(error));
 
           const bytes = new Browser(url);
@@ -517,7 +494,7 @@ describe('attacks', () => {
           const fills = await Promise.all(Array.from({ length: 10 }, (_, i) => bytes.get(`/set?key=v${i}&value=${value}`)));
           // 30 + 2 + 3 × 102 = 338: three 100-byte values fit, a fourth would not.
           assert.equal(fills.filter((response) => response.status === 200).length, 3);
-          assert.ok(storedBytes(await sut.hash(bytesId)) <= LIMITS.maxSessionBytes);
+          assert.ok(storedBytes(await fixture.sut.hash(bytesId)) <= LIMITS.maxSessionBytes);
           takeErrors();
         });
       });

@@ -1,12 +1,12 @@
 // What every adapter puts on the wire, against a real Redis: the attributes and size of every
 // session Set-Cookie, Vary and Cache-Control, the onInvalidCookie hook, and secret rotation.
-import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { IncomingMessage } from 'node:http';
 import { Context } from 'hono';
 import { createSessionId, isSessionError, type InvalidCookieReason, type SessionOptions } from '../../src/index.js';
-import { ADAPTERS, Browser, parseSetCookie, STORES, TEST_TLS, tlsGet, type App, type Route, type StoreUnderTest } from '../conformance/harness.js';
-import { idOf, linesOf, param, signed, watchUnhandled } from './support.js';
+import { ADAPTERS, Browser, parseSetCookie, TEST_TLS, tlsGet, type App, type Route } from '../conformance/harness.js';
+import { adapterFixture, idOf, linesOf, param, signed } from './support.js';
 
 const CURRENT = 'current-secret-current-secret-0123456789';
 const PREVIOUS = 'previous-secret-previous-secret-0123456789';
@@ -130,36 +130,12 @@ function probeOf(adapter: string, request: unknown): string | undefined {
 }
 
 describe('cookies and headers', () => {
-  const makeStore = STORES['redis (node-redis)'];
-  assert.ok(makeStore);
-
   for (const adapter of ADAPTERS) {
     describe(adapter.name, () => {
-      let sut: StoreUnderTest;
-      let app: App | undefined;
-      const unhandled = watchUnhandled();
-
-      before(async () => {
-        sut = await makeStore();
-        unhandled.start();
-      });
-      after(async () => {
-        await app?.close();
-        await sut.close();
-        assert.deepEqual(unhandled.stop(), [], 'no unhandled rejections');
-      });
-      beforeEach(async () => {
-        await sut.reset();
-      });
-      afterEach(async () => {
-        await app?.close();
-        app = undefined;
-      });
+      const fixture = adapterFixture(adapter);
 
       async function start(options: SessionOptions = {}): Promise<App> {
-        await app?.close();
-        app = await adapter.start({ ...sut.options, ...options }, routes());
-        return app;
+        return fixture.start(options, routes());
       }
 
       /**
@@ -233,8 +209,7 @@ describe('cookies and headers', () => {
         });
 
         it("has Secure on every kind over HTTPS with secure: 'auto'", async () => {
-          await app?.close();
-          app = await adapter.start({ ...sut.options, touchInterval: 0, secrets: [CURRENT, PREVIOUS] }, routes(), TEST_TLS);
+          const app = await fixture.start({ touchInterval: 0, secrets: [CURRENT, PREVIOUS] }, routes(), TEST_TLS);
           const base = app.url;
           assert.match(base, /^https:/);
           let cookie: string | undefined;
@@ -294,7 +269,7 @@ describe('cookies and headers', () => {
           ];
           for (const [what, options] of cases) {
             await assert.rejects(
-              adapter.start({ ...sut.options, ...options }, routes()),
+              fixture.start(options, routes()),
               (error: unknown) => isSessionError(error, 'INVALID_OPTIONS'),
               what,
             );
@@ -475,7 +450,7 @@ describe('cookies and headers', () => {
 
         it('reports bad-signature before any Redis command, and expired for a signed id the store no longer holds', async () => {
           const { calls, send } = await startWatched({ secrets: [CURRENT] });
-          const browser = new Browser(app?.url as string);
+          const browser = new Browser(fixture.app?.url as string);
           await browser.json('/set?key=a&value=1');
           const cookie = browser.cookie as string;
           const id = idOf(cookie);
@@ -489,9 +464,9 @@ describe('cookies and headers', () => {
             ['empty-signature', `${id}.`],
           ];
           for (const [probe, value] of forged) {
-            await sut.redis?.resetStats();
+            await fixture.sut.redis?.resetStats();
             const response = await send(probe, '/get?key=a', `session=${value}`);
-            assert.equal(await sut.redis?.commandTotal(), 0, `${probe}: no Redis command`);
+            assert.equal(await fixture.sut.redis?.commandTotal(), 0, `${probe}: no Redis command`);
             assert.deepEqual(response.headers.getSetCookie(), [], probe);
             calledOnce(calls, probe, 'bad-signature', id);
           }
@@ -520,7 +495,7 @@ describe('cookies and headers', () => {
           });
           const response = await new Browser(url).get('/get?key=a', { headers: { cookie: 'session=garbage' } });
           assert.equal(response.status, 500);
-          assert.ok(app?.errors.some((error) => error instanceof HookError), String(app?.errors));
+          assert.ok(fixture.app?.errors.some((error) => error instanceof HookError), String(fixture.app?.errors));
         });
       });
 
@@ -547,7 +522,7 @@ describe('cookies and headers', () => {
           browser.cookie = signed(id, PREVIOUS);
           const write = await browser.get('/set?key=b&value=2');
           assert.equal(parseSetCookie(linesOf(write.setCookie)[0] as string).value, signed(id, CURRENT), 'a write re-signs too');
-          assert.equal((await sut.hash(id))?.get('b'), '2');
+          assert.equal((await fixture.sut.hash(id))?.get('b'), '2');
           assert.deepEqual(reasons, []);
 
           // An id signed with the previous secret that the store does not hold is not re-issued.
@@ -565,14 +540,14 @@ describe('cookies and headers', () => {
           await browser.json('/set?key=a&value=1');
           const id = idOf(browser.cookie as string);
           await start({ secrets: [CURRENT], onInvalidCookie: (reason) => void reasons.push(reason) });
-          const later = new Browser(app?.url as string);
+          const later = new Browser(fixture.app?.url as string);
           later.cookie = signed(id, PREVIOUS);
-          await sut.redis?.resetStats();
+          await fixture.sut.redis?.resetStats();
           const response = await later.get('/get?key=a');
           assert.deepEqual(JSON.parse(response.body), { value: null, id: null });
-          assert.equal(await sut.redis?.commandTotal(), 0);
+          assert.equal(await fixture.sut.redis?.commandTotal(), 0);
           assert.deepEqual(reasons, ['bad-signature']);
-          assert.equal((await sut.hash(id))?.get('a'), '1', 'the session itself is left alone');
+          assert.equal((await fixture.sut.hash(id))?.get('a'), '1', 'the session itself is left alone');
         });
       });
     });

@@ -8,7 +8,7 @@ import { createHash, createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { createClient } from 'redis';
 import { RedisStore, type InvalidCookieReason } from '../../src/index.js';
-import { ADAPTERS, parseSetCookie, type App, type Route } from '../conformance/harness.js';
+import { ADAPTERS, parseSetCookie, watchUnhandled, type App, type Route } from '../conformance/harness.js';
 import { startRedis, type RedisServer } from '../redis/server.js';
 
 /** The seed of every generated case; set LATCHKEY_FUZZ_SEED to explore others. */
@@ -457,11 +457,10 @@ describe('fuzzing the Cookie header against the running middleware (real HTTP, r
   let redis: RedisServer;
   let client: ReturnType<typeof createClient>;
   let store: RedisStore;
-  const unhandled: unknown[] = [];
-  const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+  let unhandled: ReturnType<typeof watchUnhandled>;
 
   before(async () => {
-    process.on('unhandledRejection', onUnhandled);
+    unhandled = watchUnhandled();
     redis = await startRedis();
     client = createClient({ url: redis.url });
     client.on('error', () => {});
@@ -470,7 +469,7 @@ describe('fuzzing the Cookie header against the running middleware (real HTTP, r
   });
 
   after(async () => {
-    process.off('unhandledRejection', onUnhandled);
+    unhandled?.stop();
     if (client?.isOpen) await client.close();
     await redis?.stop();
   });
@@ -692,10 +691,10 @@ describe('fuzzing the Cookie header against the running middleware (real HTTP, r
     t.diagnostic(`well-formed ids (read): ${lookups.unknown} unknown (reported 'unknown-id' unsigned, 'expired' signed) + ${lookups.known} live sessions = ${lookups.requests} lookups, ${lookups.roundTrips} Redis round trips (MONITOR, not counting commands inside scripts)`);
     t.diagnostic(`writes: ${writes.requests} requests, ${writes.roundTrips} Redis round trips, ${createdKeys.size} new sessions`);
     t.diagnostic(`Redis keys: ${keys.length} (${knownKeys.size} seeded, ${createdKeys.size} created), ${outside.length} outside '${PREFIX}', ${fromInput.length} named after input, ${stray.length} unexplained`);
-    t.diagnostic(`5xx: ${[...byStatus].filter(([status]) => Number(status) >= 500).reduce((sum, [, n]) => sum + n, 0)}, unhandled rejections: ${unhandled.length}, app errors: ${appErrors.length}`);
+    t.diagnostic(`5xx: ${[...byStatus].filter(([status]) => Number(status) >= 500).reduce((sum, [, n]) => sum + n, 0)}, unhandled rejections: ${unhandled.rejections.length}, app errors: ${appErrors.length}`);
 
     assert.deepEqual(failures, []);
-    assert.deepEqual(unhandled, []);
+    assert.deepEqual(unhandled.rejections, []);
     assert.deepEqual(appErrors, []);
     assert.equal(refusedBatches.commands, 0);
     assert.ok(refusedBatches.requests > 0 && lookups.requests > 0 && writes.requests > 0);

@@ -1,7 +1,9 @@
+import { after, afterEach, before, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { storageId } from '../../src/core/id.js';
-import { parseSetCookie, type StoreUnderTest } from '../conformance/harness.js';
+import type { SessionOptions } from '../../src/index.js';
+import { parseSetCookie, STORES, watchUnhandled, type AdapterHarness, type App, type Route, type StoreUnderTest, type Tls } from '../conformance/harness.js';
 
 export { Gate, param } from '../conformance/harness.js';
 
@@ -52,15 +54,56 @@ export async function everyHash(sut: StoreUnderTest): Promise<Map<string, Map<st
   return all;
 }
 
-/** Collects unhandled rejections while a suite runs. */
-export function watchUnhandled(): { start(): void; stop(): unknown[] } {
-  const seen: unknown[] = [];
-  const onUnhandled = (reason: unknown): void => void seen.push(reason);
-  return {
-    start: () => void process.on('unhandledRejection', onUnhandled),
-    stop: () => {
-      process.off('unhandledRejection', onUnhandled);
-      return seen.splice(0);
+/** What the tests of one adapter share: a Redis of their own, and apps started per test. */
+export interface AdapterFixture {
+  /** The store on the describe block's own redis-server, emptied before each test. */
+  readonly sut: StoreUnderTest;
+  /** The app the running test started last. */
+  readonly app: App | undefined;
+  /** Starts an app on the adapter with the store and `options`; closed when the test ends. */
+  start(options: SessionOptions, routes: Record<string, Route>, tls?: Tls): Promise<App>;
+}
+
+/**
+ * Registers, in the calling describe block, the hooks every per-adapter security suite needs:
+ * a RedisStore (node-redis) on a redis-server of its own, emptied before each test, the apps a
+ * test started closed after it, and no unhandled rejection in the whole block.
+ */
+export function adapterFixture(adapter: AdapterHarness): AdapterFixture {
+  const makeStore = STORES['redis (node-redis)'];
+  assert.ok(makeStore);
+  let store: StoreUnderTest | undefined;
+  const apps: App[] = [];
+  let unhandled: ReturnType<typeof watchUnhandled> | undefined;
+  const closeApps = async (): Promise<void> => {
+    for (const app of apps.splice(0)) await app.close();
+  };
+  before(async () => {
+    store = await makeStore();
+    unhandled = watchUnhandled();
+  });
+  after(async () => {
+    await closeApps();
+    await store?.close();
+    assert.deepEqual(unhandled?.stop(), [], 'no unhandled rejections');
+  });
+  beforeEach(async () => {
+    await store?.reset();
+  });
+  afterEach(closeApps);
+  const fixture: AdapterFixture = {
+    get sut() {
+      assert.ok(store, 'the store starts in before()');
+      return store;
+    },
+    get app() {
+      return apps.at(-1);
+    },
+    async start(options, routes, tls) {
+      const app = await adapter.start({ ...fixture.sut.options, ...options }, routes, tls);
+      apps.push(app);
+      return app;
     },
   };
+  return fixture;
 }

@@ -3,8 +3,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ADAPTERS, Browser, parseSetCookie, STORES, type App, type Route, type StoreUnderTest } from '../conformance/harness.js';
-import { everyHash, linesOf, param, redisKey, userFields, watchUnhandled } from './support.js';
+import { ADAPTERS, Browser, parseSetCookie, STORES, watchUnhandled, type App, type Route, type StoreUnderTest } from '../conformance/harness.js';
+import { everyHash, linesOf, param, redisKey, userFields } from './support.js';
 
 const IDLE_MS = 1000;
 const ABSOLUTE_MS = 3000;
@@ -42,8 +42,8 @@ function routes(): Record<string, Route> {
 describe('timeouts', { concurrency: true }, () => {
   const makeStore = STORES['redis (node-redis)'];
   assert.ok(makeStore);
-  const unhandled = watchUnhandled();
-  before(() => unhandled.start());
+  let unhandled: ReturnType<typeof watchUnhandled>;
+  before(() => void (unhandled = watchUnhandled()));
   after(() => assert.deepEqual(unhandled.stop(), [], 'no unhandled rejections'));
 
   for (const adapter of ADAPTERS) {
