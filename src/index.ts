@@ -25,9 +25,13 @@ export { FLASH_PREFIX, addFlash, takeFlashes, type Flash, type FlashSession } fr
 export {
   MAX_COUNTER,
   CREATED_AT_FIELD,
+  LAST_SEEN_FIELD,
+  STATE_FIELD,
+  ENDED_GRACE_MS,
+  parseCreatedAt,
   type Store,
   type StoreField,
-  type StoreRefresh,
+  type StoreChange,
   type StoreExpiry,
   type StoreLimits,
 } from './stores/store.js';

@@ -155,7 +155,10 @@ describe('the framework examples (npm run example:<framework>)', () => {
         assert.equal(set.body, 'I recognize you now.');
         assert.equal(set.setCookie.length, 1);
         const cookie = parseSetCookie(set.setCookie[0] as string);
-        assert.equal(cookie.attributes.get('max-age'), '600', 'cookieLifetime: 600, as in the seed');
+        assert.equal(cookie.attributes.get('max-age'), '86400', 'the cookie lasts until the absolute deadline');
+        const [key] = (await redis.command('KEYS', 'session:*')) as string[];
+        const ttl = Number(await redis.command('PTTL', key as string));
+        assert.ok(ttl > 590_000 && ttl <= 600_000, `cookieLifetime: 600, as in the seed, is the idle timeout in Redis: ${ttl}`);
         assert.equal(cookie.attributes.get('httponly'), true);
         assert.equal(cookie.attributes.get('samesite'), 'Lax');
         await walkThrough(example.url);

@@ -14,8 +14,11 @@ declare global {
   }
 }
 
-/** The parts of an Express request latchkey reads. */
-type ExpressRequest = IncomingMessage & { secure?: boolean };
+/**
+ * The parts of an Express request latchkey reads; `secure` and `onInvalidCookie` get the request
+ * typed as this (it is Express' own request object).
+ */
+export type ExpressRequest = IncomingMessage & { secure?: boolean; hostname?: string };
 
 /** The Express middleware returned by {@link session}. */
 export interface ExpressSessionMiddleware<Data extends object = SessionData> {
@@ -40,12 +43,12 @@ export interface ExpressSessionMiddleware<Data extends object = SessionData> {
  *
  * @throws {@link SessionError} `INVALID_OPTIONS` when an option is wrong
  */
-export function session<Data extends object = SessionData>(options: SessionOptions = {}): ExpressSessionMiddleware<Data> {
+export function session<Data extends object = SessionData>(options: SessionOptions<ExpressRequest> = {}): ExpressSessionMiddleware<Data> {
   const manager = new SessionManager<Data>(options);
   const keyword = manager.options.keyword;
   const middleware = (req: ExpressRequest, res: ServerResponse, next: (error?: unknown) => void): void => {
-    // Express' req.secure honours the app's 'trust proxy' setting.
-    const { session } = openNodeSession(manager, req, res, () => req.secure ?? false);
+    // Express' req.secure and req.hostname honour the app's 'trust proxy' setting.
+    const { session } = openNodeSession(manager, req, res, { isSecure: () => req.secure ?? false, host: () => req.hostname });
     // A plain assignment is cheapest, but Express 5 has getter-only request properties (query):
     // a keyword that names one of those is defined on the request itself instead.
     if (keyword in req) Object.defineProperty(req, keyword, { value: session, configurable: true, enumerable: true, writable: true });

@@ -15,7 +15,7 @@ declare module 'fastify' {
 type Decorated = FastifyRequest & Record<string, Session> & Record<symbol, SessionHandle | null>;
 
 // Async, so that a wrong option rejects app.register() / app.ready() instead of throwing out of the boot loop.
-const plugin: FastifyPluginAsync<SessionOptions> = async (fastify, options) => {
+const plugin: FastifyPluginAsync<SessionOptions<FastifyRequest>> = async (fastify, options) => {
   const manager = new SessionManager(options);
   const keyword = manager.options.keyword;
   // One symbol per registration, so two session plugins (other cookie, other keyword) can coexist.
@@ -33,6 +33,8 @@ const plugin: FastifyPluginAsync<SessionOptions> = async (fastify, options) => {
       cookieHeader: () => request.headers.cookie,
       // request.protocol honours the app's trustProxy setting.
       isSecure: () => request.protocol === 'https',
+      // request.hostname honours trustProxy too.
+      target: () => ({ path: request.url, host: request.hostname }),
       headersSent: () => reply.sent || reply.raw.headersSent,
       request,
     });

@@ -48,7 +48,7 @@ function setHeader(c: Context, name: string, value: string, append: boolean): vo
  * @throws {@link SessionError} `INVALID_OPTIONS` when an option is wrong
  */
 export function session<Data extends object = SessionData, Keyword extends string = 'session'>(
-  options: SessionOptions & { keyword?: Keyword } = {},
+  options: SessionOptions<Context> & { keyword?: Keyword } = {},
 ): HonoSessionMiddleware<Data, Keyword> {
   const manager = new SessionManager<Data>(options);
   const keyword = manager.options.keyword as Keyword;
@@ -56,6 +56,7 @@ export function session<Data extends object = SessionData, Keyword extends strin
     const handle = manager.open({
       cookieHeader: () => c.req.header('cookie'),
       isSecure: () => c.req.url.startsWith('https:'),
+      target: () => ({ path: new URL(c.req.url).pathname, host: c.req.header('host') }),
       request: c,
     });
     c.set(keyword, handle.session);

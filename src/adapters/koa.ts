@@ -1,4 +1,4 @@
-import type { DefaultState, Middleware } from 'koa';
+import type { Context, DefaultState, Middleware } from 'koa';
 import { openNodeSession } from '../core/http.js';
 import { SessionManager } from '../core/manager.js';
 import type { SessionOptions } from '../core/options.js';
@@ -45,13 +45,13 @@ export type KoaSessionMiddleware<Data extends object = SessionData, Keyword exte
  * @throws {@link SessionError} `INVALID_OPTIONS` when an option is wrong
  */
 export function session<Data extends object = SessionData, Keyword extends string = 'session'>(
-  options: SessionOptions & { keyword?: Keyword } = {},
+  options: SessionOptions<Context> & { keyword?: Keyword } = {},
 ): KoaSessionMiddleware<Data, Keyword> {
   const manager = new SessionManager<Data>(options);
   const keyword = manager.options.keyword;
   const middleware: Middleware<DefaultState, KoaSessionContext<Data, Keyword>> = (ctx, next) => {
-    // ctx.secure honours the app's `proxy` setting.
-    const { session } = openNodeSession(manager, ctx.req, ctx.res, () => ctx.secure, ctx);
+    // ctx.secure and ctx.hostname honour the app's `proxy` setting.
+    const { session } = openNodeSession(manager, ctx.req, ctx.res, { isSecure: () => ctx.secure, host: () => ctx.hostname, request: ctx });
     (ctx as unknown as Record<string, Session<Data>>)[keyword] = session;
     return next();
   };

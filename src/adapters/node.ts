@@ -17,7 +17,7 @@ export type SessionRequestHandler<Data extends object = SessionData> = (
 export type SessionErrorHandler = (error: unknown, req: IncomingMessage, res: ServerResponse) => void;
 
 /** Options of {@link withSession}: the session options of every adapter, plus `onError`. */
-export interface NodeSessionOptions extends Omit<SessionOptions, 'keyword'> {
+export interface NodeSessionOptions extends Omit<SessionOptions<IncomingMessage>, 'keyword'> {
   /**
    * Answers an error thrown by the handler. The default answers with the error's `status` (503
    * for a `SessionError` with code `STORE_UNAVAILABLE`; 500 for an error without a 4xx or 5xx
@@ -110,7 +110,7 @@ export function withSession<Data extends object = SessionData>(
     }
   };
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
-    const { session } = openNodeSession(manager, req, res, () => (req.socket as TLSSocket).encrypted === true);
+    const { session } = openNodeSession(manager, req, res, { isSecure: () => (req.socket as TLSSocket).encrypted === true });
     try {
       const result = handler(req, res, session);
       if (isThenable(result)) result.then(undefined, (error: unknown) => fail(error, req, res));

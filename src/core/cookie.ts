@@ -11,14 +11,19 @@ export interface InboundCookie {
   /** The id it carries, if it has exactly the shape of an id latchkey issues (and a good signature). */
   readonly id: string | undefined;
   /** Why a cookie that is present carries no usable id. */
-  readonly invalid: 'malformed' | 'bad-signature' | undefined;
-  /** Whether it was signed with one of the previous secrets, so it should be re-issued. */
-  readonly resign: boolean;
+  readonly invalid: 'malformed' | 'bad-signature' | 'duplicate' | undefined;
 }
 
-const NO_COOKIE: InboundCookie = { present: false, id: undefined, invalid: undefined, resign: false };
-const MALFORMED: InboundCookie = { present: true, id: undefined, invalid: 'malformed', resign: false };
-const BAD_SIGNATURE: InboundCookie = { present: true, id: undefined, invalid: 'bad-signature', resign: false };
+const NO_COOKIE: InboundCookie = { present: false, id: undefined, invalid: undefined };
+const MALFORMED: InboundCookie = { present: true, id: undefined, invalid: 'malformed' };
+const BAD_SIGNATURE: InboundCookie = { present: true, id: undefined, invalid: 'bad-signature' };
+const DUPLICATE: InboundCookie = { present: true, id: undefined, invalid: 'duplicate' };
+
+/**
+ * The longest Max-Age latchkey writes, in seconds: 400 days, the most browsers keep a cookie
+ * (RFC 6265bis); a session without an absolute lifetime gets it.
+ */
+export const MAX_COOKIE_AGE = 400 * 24 * 60 * 60;
 
 /** Values are taken as they are: an id never needs decoding, so a percent sign is simply invalid. */
 const AS_IS = (value: string): string => value;
@@ -32,16 +37,16 @@ function sign(id: string, secret: string): string {
 }
 
 /**
- * Which of `secrets` signed `id` with `signature`: its index, or -1. Every secret is tried and
- * compared in constant time, so the answer's timing says nothing about the signature.
+ * Whether one of `secrets` signed `id` with `signature`. Every secret is tried and compared in
+ * constant time, so the answer's timing says nothing about the signature or which secret it was.
  */
-function signerOf(id: string, signature: string, secrets: readonly string[]): number {
+function isSigned(id: string, signature: string, secrets: readonly string[]): boolean {
   const given = Buffer.from(signature, 'base64url');
-  let signer = -1;
-  for (let i = 0; i < secrets.length; i++) {
-    if (timingSafeEqual(Buffer.from(sign(id, secrets[i] as string), 'base64url'), given) && signer < 0) signer = i;
+  let signed = false;
+  for (const secret of secrets) {
+    if (timingSafeEqual(Buffer.from(sign(id, secret), 'base64url'), given)) signed = true;
   }
-  return signer;
+  return signed;
 }
 
 /**
@@ -52,29 +57,31 @@ export function readSessionCookie(header: string | undefined, name: string, secr
   if (!header) return NO_COOKIE;
   const value = parse(header, { decode: AS_IS })[name];
   if (value === undefined) return NO_COOKIE;
-  if (isAmbiguous(header, name)) return MALFORMED;
-  if (secrets.length === 0) return isSessionId(value) ? { present: true, id: value, invalid: undefined, resign: false } : MALFORMED;
+  const ambiguity = ambiguityOf(header, name);
+  if (ambiguity !== undefined) return ambiguity;
+  if (secrets.length === 0) return isSessionId(value) ? { present: true, id: value, invalid: undefined } : MALFORMED;
   const dot = value.indexOf('.');
   const id = dot < 0 ? value : value.slice(0, dot);
   if (!isSessionId(id)) return MALFORMED;
   const signature = dot < 0 ? '' : value.slice(dot + 1);
-  if (!SIGNATURE.test(signature)) return BAD_SIGNATURE;
-  const signer = signerOf(id, signature, secrets);
-  return signer < 0 ? BAD_SIGNATURE : { present: true, id, invalid: undefined, resign: signer > 0 };
+  if (!SIGNATURE.test(signature) || !isSigned(id, signature, secrets)) return BAD_SIGNATURE;
+  return { present: true, id, invalid: undefined };
 }
 
 /**
- * Whether the cookie `name` is in the header more than once, or only under a look-alike name that
- * a parser trims to it (`" session"`, `"session "`). Which of two a server picks differs between
- * parsers, so an attacker who can plant a second cookie (from a sibling subdomain, say) could
- * choose the session; and a cookie set under a name with extra whitespace escapes the browser's
- * `__Host-` rules yet reads as the real one. latchkey takes none of them.
+ * Whether the cookie `name` is in the header only under a look-alike name that a parser trims to
+ * it (`" session"`, `"session "`: malformed), or more than once (duplicate). A cookie set under a
+ * name with extra whitespace escapes the browser's `__Host-` rules yet reads as the real one; and
+ * which of two copies a server picks differs between parsers, so an attacker who can plant a
+ * second cookie (from a sibling subdomain, say) could choose the session. latchkey takes none of
+ * them. Browsers send two copies when they hold cookies of one name for different paths or
+ * domains, e.g. one left over after the app changed its `path` or `domain`.
  */
-function isAmbiguous(header: string, name: string): boolean {
+function ambiguityOf(header: string, name: string): InboundCookie | undefined {
   const at = header.indexOf(name);
   // The common case, the name written once right after a separator, needs no splitting.
   if (at === header.lastIndexOf(name) && (at === 0 || header[at - 1] === ';' || header.startsWith('; ', at - 2))) {
-    return header[at + name.length] !== '=';
+    return header[at + name.length] === '=' ? undefined : MALFORMED;
   }
   let seen = 0;
   for (const pair of header.split(';')) {
@@ -82,44 +89,97 @@ function isAmbiguous(header: string, name: string): boolean {
     if (eq < 0) continue;
     const raw = pair.slice(0, eq);
     if (raw.trim() !== name) continue;
-    if ((raw !== name && raw !== ` ${name}`) || ++seen > 1) return true;
+    if (raw !== name && raw !== ` ${name}`) return MALFORMED;
+    seen++;
   }
-  return false;
+  return seen > 1 ? DUPLICATE : undefined;
 }
 
 /** Writes the session's Set-Cookie values; built once per middleware, as the options never change. */
 export interface CookieWriter {
-  /** The Set-Cookie value that hands the browser `id` (with Max-Age unless the lifetime is `null`). */
-  session(id: string, secure: boolean): string;
+  /**
+   * The Set-Cookie value that hands the browser `id`, with `maxAge` (seconds) as its Max-Age, or
+   * none (a browser-session cookie) when `undefined`.
+   */
+  session(id: string, secure: boolean, maxAge: number | undefined): string;
   /** The Set-Cookie value that makes the browser drop the session cookie. */
   cleared(secure: boolean): string;
+  /**
+   * Set-Cookie values that drop every copy of the session cookie a browser could have sent with a
+   * request to `target`: one for each Path that request's path could match (up to a few segments
+   * deep) and each Domain its host could match, the configured ones included unless `keepOwn`
+   * (the response sets a new cookie there).
+   */
+  clearedCopies(secure: boolean, target: { readonly path: string; readonly host: string | undefined } | undefined, keepOwn: boolean): string[];
+}
+
+/** Segments of the request path whose Paths {@link CookieWriter.clearedCopies} covers. */
+const COPY_PATH_DEPTH = 3;
+/** Parent domains of the request's host that {@link CookieWriter.clearedCopies} covers. */
+const COPY_DOMAIN_DEPTH = 3;
+
+/**
+ * The Paths a cookie sent with a request for `path` can have (RFC 6265, 5.1.4): `/`, and each
+ * prefix that ends at a segment boundary, with and without its trailing slash.
+ */
+function cookiePathsOf(path: string): string[] {
+  const end = path.search(/[?#]/);
+  const plain = end < 0 ? path : path.slice(0, end);
+  const paths = ['/'];
+  if (!plain.startsWith('/')) return paths;
+  let from = 1;
+  for (let depth = 0; depth < COPY_PATH_DEPTH && from < plain.length; depth++) {
+    const slash = plain.indexOf('/', from);
+    if (slash < 0) {
+      paths.push(plain);
+      break;
+    }
+    paths.push(plain.slice(0, slash), plain.slice(0, slash + 1));
+    from = slash + 1;
+  }
+  return paths;
+}
+
+/** The Domains a cookie sent to `host` can have: the host and its parents (no IP addresses, no top-level domains). */
+function cookieDomainsOf(host: string | undefined): string[] {
+  const name = host?.toLowerCase().replace(/:[0-9]*$/, '') ?? '';
+  if (!/^[a-z0-9.-]+$/.test(name) || /^[0-9.]+$/.test(name)) return [];
+  const labels = name.split('.').filter((label) => label !== '');
+  const domains: string[] = [];
+  for (let i = 0; i + 1 < labels.length && domains.length < COPY_DOMAIN_DEPTH; i++) domains.push(labels.slice(i).join('.'));
+  return domains;
 }
 
 /**
  * A {@link CookieWriter} for `options`. The attributes are serialized by the `cookie` package
- * once per Secure flag; each response then only puts the id (and its signature) in front, which
- * is safe because both are base64url and need no encoding.
+ * once per Secure flag; each response then only puts the id (and its signature) and Max-Age in
+ * front, which is safe because they are base64url and digits and need no encoding.
  *
  * @throws {@link SessionError} `INVALID_OPTIONS` when the cookie would pass 4096 bytes, the most
  *   browsers keep
  */
 export function createCookieWriter(options: ResolvedOptions): CookieWriter {
-  const maxAge = options.cookieLifetime === null ? undefined : Math.ceil(options.cookieLifetime);
-  const attributes = (secure: boolean): SerializeOptions => ({
+  const name = options.cookieName;
+  const attributes = (secure: boolean, path = options.path, domain = options.domain): SerializeOptions => ({
     httpOnly: options.httpOnly,
     secure,
     sameSite: options.sameSite,
-    path: options.path,
-    domain: options.domain,
+    path,
+    domain,
   });
-  const name = options.cookieName;
-  const attributesOf = (secure: boolean): string => serialize(name, '', { ...attributes(secure), maxAge }).slice(name.length + 1);
+  const attributesOf = (secure: boolean): string => serialize(name, '', attributes(secure)).slice(name.length + 1);
   const setAttributes = [attributesOf(false), attributesOf(true)] as const;
-  const cleared = [false, true].map((secure) => serialize(name, '', { ...attributes(secure), maxAge: 0, expires: new Date(0) }));
+  const clear = (secure: boolean, path?: string, domain?: string): string =>
+    serialize(name, '', { ...attributes(secure, path, domain), maxAge: 0, expires: new Date(0) });
+  const cleared = [clear(false), clear(true)] as const;
   const secret = options.secrets[0];
   const valueOf = secret === undefined ? (id: string) => id : (id: string) => `${id}.${sign(id, secret)}`;
+  const session = (id: string, secure: boolean, maxAge: number | undefined): string =>
+    `${name}=${valueOf(id)}${maxAge === undefined ? '' : `; Max-Age=${maxAge}`}${setAttributes[secure ? 1 : 0]}`;
 
-  const longest = Math.max(Buffer.byteLength(`${name}=${valueOf(createSessionId())}${setAttributes[1]}`), Buffer.byteLength(cleared[1] as string));
+  // The longest Max-Age these options give a cookie: the whole absolute lifetime.
+  const maxAge = options.cookieLifetime === null ? undefined : Math.min(MAX_COOKIE_AGE, Math.ceil(options.absoluteLifetime ?? Infinity));
+  const longest = Math.max(Buffer.byteLength(session(createSessionId(), true, maxAge)), Buffer.byteLength(cleared[1]));
   if (longest > MAX_COOKIE_BYTES) {
     throw new SessionError(
       'INVALID_OPTIONS',
@@ -127,7 +187,24 @@ export function createCookieWriter(options: ResolvedOptions): CookieWriter {
     );
   }
   return {
-    session: (id, secure) => `${name}=${valueOf(id)}${setAttributes[secure ? 1 : 0]}`,
-    cleared: (secure) => cleared[secure ? 1 : 0] as string,
+    session,
+    cleared: (secure) => cleared[secure ? 1 : 0],
+    clearedCopies(secure, target, keepOwn) {
+      const lines = new Set<string>();
+      const own = cleared[secure ? 1 : 0];
+      const domains = [undefined, ...cookieDomainsOf(target?.host)];
+      for (const path of target ? cookiePathsOf(target.path) : []) {
+        for (const domain of domains) {
+          try {
+            lines.add(clear(secure, path, domain));
+          } catch {
+            // A path or host the cookie package will not write cannot hold a cookie either.
+          }
+        }
+      }
+      if (keepOwn) lines.delete(own);
+      else lines.add(own);
+      return [...lines].filter((line) => Buffer.byteLength(line) <= MAX_COOKIE_BYTES);
+    },
   };
 }

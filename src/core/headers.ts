@@ -24,12 +24,12 @@ function variesOnCookie(vary: string): boolean {
  * chose otherwise: without them a shared cache could serve one user's page, or cookie, to others.
  */
 export function writeSessionHeaders(session: RequestSession, headers: ResponseHeaders): void {
-  const cookie = session.setCookie();
+  const cookies = session.setCookies();
   if (!session.active) return;
   const vary = headers.get('vary');
   const current = vary === undefined ? '' : Array.isArray(vary) ? vary.join(', ') : String(vary);
   if (!variesOnCookie(current)) headers.set('vary', current === '' ? 'Cookie' : `${current}, Cookie`);
-  if (cookie === undefined) return;
-  headers.appendSetCookie(cookie);
+  if (cookies.length === 0) return;
+  for (const cookie of cookies) headers.appendSetCookie(cookie);
   if (headers.get('cache-control') === undefined) headers.set('cache-control', 'no-store');
 }

@@ -13,27 +13,35 @@ function headersOf(res: ServerResponse): ResponseHeaders {
   };
 }
 
+/** What a framework built on `node:http` tells about a request, beyond the raw `req`. */
+export interface NodeRequestInfo {
+  /** Whether the request came over HTTPS, for `secure: 'auto'`. */
+  isSecure(): boolean;
+  /** The host name the request was for, as the framework resolves it (default: the Host header). */
+  host?(): string | undefined;
+  /** The framework's request object, for `secure` and `onInvalidCookie` (default: `req`). */
+  readonly request?: unknown;
+}
+
 /**
  * Opens the session of a request served by `node:http` (directly, or through Express or Koa).
  * The session's headers are added at the moment the response headers are written, whoever
  * writes them: the handler, a redirect, an error handler. Nothing is hooked until the session is
  * used.
- *
- * @param isSecure - whether the request came over HTTPS, for `secure: 'auto'`
- * @param request - the framework's request object, for `onInvalidCookie` (default: `req`)
  */
 export function openNodeSession<Data extends object>(
   manager: SessionManager<Data>,
   req: IncomingMessage,
   res: ServerResponse,
-  isSecure: () => boolean,
-  request: unknown = req,
+  info: NodeRequestInfo,
 ): SessionHandle<Data> {
   const handle: SessionHandle<Data> = manager.open({
     cookieHeader: () => req.headers.cookie,
-    isSecure,
+    isSecure: info.isSecure,
+    // Frameworks that route by a prefix rewrite req.url; the browser matched cookie paths against the original.
+    target: () => ({ path: (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/', host: info.host ? info.host() : req.headers.host }),
     headersSent: () => res.headersSent,
-    request,
+    request: info.request ?? req,
     onActive: () => onHeaders(res, () => handle.writeHeaders(headersOf(res))),
   });
   return handle;

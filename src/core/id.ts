@@ -42,3 +42,17 @@ const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encodi
 export function storageId(id: string): string {
   return oneShotHash ? oneShotHash('sha256', id, 'base64url') : crypto.createHash('sha256').update(id).digest('base64url');
 }
+
+/** Characters of a session handle: 22 base64url characters, 132 bits of a SHA-256. */
+const HANDLE_LENGTH = 22;
+
+/**
+ * The public handle of the session stored under `storageId`: what `session.id` shows. Derived
+ * one way from the storage id (itself a hash of the cookie's id), so it names the session without
+ * being a token: it cannot be turned back into a cookie or a Redis key name.
+ */
+export function sessionHandle(storageId: string): string {
+  const input = `latchkey-handle:${storageId}`;
+  const digest = oneShotHash ? oneShotHash('sha256', input, 'base64url') : crypto.createHash('sha256').update(input).digest('base64url');
+  return digest.slice(0, HANDLE_LENGTH);
+}

@@ -5,13 +5,11 @@ import { RedisStore } from '../stores/redis.js';
 import type { Store, StoreLimits } from '../stores/store.js';
 import { writeSessionHeaders } from './headers.js';
 
-/** How many sessions the expiry-refresh memo remembers; older entries are forgotten first. */
-const REFRESH_MEMO_SIZE = 10_000;
-
 /**
  * The framework-independent heart of every adapter: options, store, and a {@link Session} per
  * request. Adapters create one manager per middleware and call {@link SessionManager.open} for
- * each request.
+ * each request. It keeps no state per session: what a request does depends only on its cookie
+ * and the store, never on what other clients did before.
  *
  * @typeParam Data - the keys and value types sessions hold
  */
@@ -25,13 +23,13 @@ export class SessionManager<Data extends object = SessionData> implements Sessio
   /** {@inheritDoc SessionRuntime.storeLimits} */
   readonly storeLimits: StoreLimits;
   readonly #ownsStore: boolean;
-  /** Storage id -> when this process last refreshed that session's expiry and cookie (Infinity: ended). */
-  readonly #refreshedAt = new Map<string, number>();
 
   /**
+   * @param options - the session options; `secure` and `onInvalidCookie` may take the adapter's
+   *   own request type
    * @throws {@link SessionError} `INVALID_OPTIONS` when an option is wrong
    */
-  constructor(options: SessionOptions = {}) {
+  constructor(options: SessionOptions<never> = {}) {
     this.options = resolveOptions(options);
     this.#ownsStore = this.options.store === undefined;
     this.store = this.options.store ?? new RedisStore({ redis: this.options.redis, prefix: this.options.prefix });
@@ -48,36 +46,13 @@ export class SessionManager<Data extends object = SessionData> implements Sessio
     const session = new RequestSession(this, context);
     return {
       session: session as unknown as SessionHandle<Data>['session'],
-      setCookie: () => session.setCookie(),
+      setCookies: () => session.setCookies(),
       writeHeaders: (headers) => writeSessionHeaders(session, headers),
     };
   }
 
-  /** {@inheritDoc SessionRuntime.shouldRefresh} */
-  shouldRefresh(sid: string, now: number): boolean {
-    const last = this.#refreshedAt.get(sid);
-    return last === undefined || now - last >= this.options.touchInterval * 1000;
-  }
-
-  /** {@inheritDoc SessionRuntime.refreshed} */
-  refreshed(sid: string, now: number): void {
-    this.#refreshedAt.delete(sid);
-    if (this.#refreshedAt.size >= REFRESH_MEMO_SIZE) {
-      this.#refreshedAt.delete(this.#refreshedAt.keys().next().value as string);
-    }
-    this.#refreshedAt.set(sid, now);
-  }
-
-  /** {@inheritDoc SessionRuntime.forget} */
-  forget(sid: string): void {
-    // Not deleted but marked as never to refresh: a request of that session still under way must
-    // not hand the browser its dead id again, over the cookie of the logout or regenerate.
-    this.refreshed(sid, Infinity);
-  }
-
   /** Closes the store if the manager created it from the `redis` option; a store or client you passed stays open. */
   async close(): Promise<void> {
-    this.#refreshedAt.clear();
     if (this.#ownsStore) await this.store.close();
   }
 }

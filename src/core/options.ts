@@ -9,16 +9,21 @@ export type SameSite = 'lax' | 'strict' | 'none';
 /**
  * Why a request's session cookie was not honoured, as told to {@link SessionOptions.onInvalidCookie}:
  *
- * - `malformed`: the cookie is not shaped like an id latchkey issues (or the name appears twice,
- *   or under a look-alike name).
+ * - `malformed`: the cookie is not shaped like an id latchkey issues (or appears under a look-alike
+ *   name, such as one with a space before the `=`).
+ * - `duplicate`: the browser sent the session cookie twice (copies with different paths or
+ *   domains: one left over after the app changed `path` or `domain`, or one planted from a sibling
+ *   subdomain). Neither is used, and the response clears every copy it can, so the browser
+ *   recovers by itself: the user is signed out once.
  * - `bad-signature`: with `secrets`, the signature is missing or matches none of them.
  * - `unknown-id`: without `secrets`, a well-formed id the store does not hold: a guess, or a
  *   session that ended (timed out, logged out); the store cannot tell which.
  * - `expired`: with `secrets`, a validly signed id the store no longer holds: only latchkey can have
  *   issued it, so the session ended. Also a session that outlived `absoluteLifetime` while the
- *   store still held it (clocks of app servers that disagree).
+ *   store still held it (clocks of app servers that disagree), or whose stored creation time is
+ *   missing or unreadable, so that its age cannot be known.
  */
-export type InvalidCookieReason = 'malformed' | 'bad-signature' | 'unknown-id' | 'expired';
+export type InvalidCookieReason = 'malformed' | 'bad-signature' | 'duplicate' | 'unknown-id' | 'expired';
 
 /** Size limits of one session; a write that would pass one fails with `LIMIT_EXCEEDED`. */
 export interface SessionLimits {
@@ -49,8 +54,11 @@ export interface SessionLimits {
  * Options of `session(options)` in every adapter. All are optional; see each for its default.
  * Options are checked when the middleware is created: a wrong one throws a {@link SessionError}
  * with code `INVALID_OPTIONS` and a message that says how to fix it.
+ *
+ * @typeParam Request - the framework's request object, as `secure` and `onInvalidCookie` get it
+ *   (Hono's Context, Express' and node's request, Fastify's request, Koa's ctx)
  */
-export interface SessionOptions {
+export interface SessionOptions<Request = unknown> {
   /**
    * Where sessions live when no `store` is given: an existing node-redis or ioredis client (the app
    * shares its connection; latchkey never closes it), a `redis://` URL, or `{ host, port, db,
@@ -67,9 +75,12 @@ export interface SessionOptions {
    */
   cookieName?: string;
   /**
-   * Idle lifetime in seconds: a session unused this long expires, in the store and in the browser.
-   * Each request that uses the session extends it. `null` makes a browser-session cookie (no
-   * Max-Age) while the store keeps the data for 7 days, as bottle-session did.
+   * Idle lifetime in seconds: a session unused this long expires in the store. Each request that
+   * uses the session extends it (reads at most once per `touchInterval`). The cookie is written
+   * only when the id changes, with a Max-Age that reaches the absolute deadline
+   * (`absoluteLifetime`, or 400 days without one): the idle timeout is enforced by the store
+   * alone. `null` makes a browser-session cookie (no Max-Age) while the store keeps the data for
+   * 7 days, as bottle-session did.
    * @default 1800
    */
   cookieLifetime?: number | null;
@@ -80,11 +91,14 @@ export interface SessionOptions {
    */
   keyword?: string;
   /**
-   * The cookie's Secure attribute. `'auto'` sets it when the request came over HTTPS (for Express,
-   * `req.secure`, which honours the app's `trust proxy` setting).
+   * The cookie's Secure attribute. `'auto'` sets it when the request came over HTTPS as the
+   * framework sees it (Express `req.secure` and Fastify `request.protocol` honour the app's trust
+   * proxy setting, Koa's `ctx.secure` honours `app.proxy`; Hono reads the request URL, node:http
+   * the TLS socket). A function decides per request, given the framework's request object: e.g.
+   * behind a proxy that terminates TLS and that you trust to set `X-Forwarded-Proto`.
    * @default 'auto'
    */
-  secure?: boolean | 'auto';
+  secure?: boolean | 'auto' | ((request: Request) => boolean);
   /**
    * The cookie's HttpOnly attribute: keeps the id away from page scripts.
    * @default true
@@ -112,12 +126,10 @@ export interface SessionOptions {
    */
   prefix?: string;
   /**
-   * Seconds between two expiry refreshes of a session that is only read, and between two
-   * Set-Cookie headers that give the browser a fresh Max-Age. Reading a session refreshes its
-   * expiry in the same round trip as the load when the last refresh seen by this process is older
-   * than this; other reads send a single command. Writes always refresh the store's expiry, and
-   * re-send the cookie only when this process has not within this interval. `0` refreshes and
-   * re-sends on every use.
+   * Seconds between two expiry refreshes of a session that is only read. A read is one command;
+   * when the session's stored last-seen time is older than this (whichever process wrote it), the
+   * read sends a second one that extends the expiry and moves last-seen. Writes always extend the
+   * expiry. `0` refreshes on every read.
    * @default 60, or a tenth of the session lifetime when that is shorter
    */
   touchInterval?: number;
@@ -131,9 +143,10 @@ export interface SessionOptions {
   /**
    * Secrets to sign the cookie with (HMAC-SHA256), each at least 32 characters: the first signs,
    * every one is accepted, so rotate by putting a new secret first and keeping the old one until
-   * the cookies it signed have expired (they are re-signed with the new one when used). A cookie
-   * with a bad signature is refused before any store command. Ids are 256-bit random, so this is
-   * defence in depth, and it lets {@link InvalidCookieReason} tell expired from forged.
+   * the cookies it signed have expired (`absoluteLifetime` after the switch; a cookie is never
+   * re-sent, so it keeps its signature for its whole life). A cookie with a bad signature is
+   * refused before any store command. Ids are 256-bit random, so this is defence in depth, and it
+   * lets {@link InvalidCookieReason} tell expired from forged.
    * @default undefined (unsigned)
    */
   secrets?: string | readonly string[];
@@ -146,7 +159,7 @@ export interface SessionOptions {
    * once per request; an error it throws fails the request.
    * @default undefined
    */
-  onInvalidCookie?: (reason: InvalidCookieReason, request: unknown) => void;
+  onInvalidCookie?: (reason: InvalidCookieReason, request: Request) => void;
 }
 
 /** Seconds the store keeps a session whose cookie has no Max-Age (`cookieLifetime: null`). */
@@ -187,7 +200,7 @@ export interface ResolvedOptions {
   readonly cookieName: string;
   readonly cookieLifetime: number | null;
   readonly keyword: string;
-  readonly secure: boolean | 'auto';
+  readonly secure: boolean | 'auto' | ((request: unknown) => boolean);
   readonly httpOnly: boolean;
   readonly sameSite: SameSite;
   readonly path: string;
@@ -248,7 +261,7 @@ function isPositiveSeconds(value: unknown): value is number {
  * app starts rather than on some request.
  * @throws {@link SessionError} `INVALID_OPTIONS`, with a message that says how to fix it
  */
-export function resolveOptions(options: SessionOptions = {}): ResolvedOptions {
+export function resolveOptions<Request = unknown>(options: SessionOptions<Request> = {}): ResolvedOptions {
   if (options === null || typeof options !== 'object') {
     throw invalid(`options must be an object, got ${describe(options)}`);
   }
@@ -275,9 +288,9 @@ export function resolveOptions(options: SessionOptions = {}): ResolvedOptions {
     throw invalid(`keyword must be a non-empty string such as 'session', got ${describe(keyword)}`);
   }
 
-  const secure = options.secure ?? DEFAULT_OPTIONS.secure;
-  if (secure !== true && secure !== false && secure !== 'auto') {
-    throw invalid(`secure must be true, false or 'auto', got ${describe(secure)}`);
+  const secure = (options.secure ?? DEFAULT_OPTIONS.secure) as ResolvedOptions['secure'];
+  if (secure !== true && secure !== false && secure !== 'auto' && typeof secure !== 'function') {
+    throw invalid(`secure must be true, false, 'auto' or a function (request) => boolean, got ${describe(secure)}`);
   }
 
   const httpOnly = options.httpOnly ?? DEFAULT_OPTIONS.httpOnly;
@@ -366,7 +379,7 @@ export function resolveOptions(options: SessionOptions = {}): ResolvedOptions {
     absoluteLifetime,
     secrets,
     limits,
-    onInvalidCookie,
+    onInvalidCookie: onInvalidCookie as ResolvedOptions['onInvalidCookie'],
     storeLifetimeMs: storeLifetime * 1000,
     maxAgeMs: absoluteLifetime === null ? null : absoluteLifetime * 1000,
   };

@@ -1,10 +1,19 @@
-import { SessionError } from './errors.js';
-import { createSessionId, storageId } from './id.js';
-import { readSessionCookie, type CookieWriter } from './cookie.js';
+import { isSessionError, SessionError } from './errors.js';
+import { createSessionId, sessionHandle, storageId } from './id.js';
+import { MAX_COOKIE_AGE, readSessionCookie, type CookieWriter } from './cookie.js';
 import type { InvalidCookieReason, ResolvedOptions } from './options.js';
 import { CSRF_KEY } from './csrf.js';
 import type { ResponseHeaders } from './headers.js';
-import { CREATED_AT_FIELD, type Store, type StoreExpiry, type StoreField, type StoreLimits } from '../stores/store.js';
+import {
+  CREATED_AT_FIELD,
+  LAST_SEEN_FIELD,
+  NO_LIMITS,
+  parseCreatedAt,
+  type Store,
+  type StoreExpiry,
+  type StoreField,
+  type StoreLimits,
+} from '../stores/store.js';
 
 /**
  * The default shape of session data: any string key, any JSON value. Augment it to type
@@ -32,12 +41,13 @@ export type NumericSessionKey<Data> = {
  * The session of one request, the same object in every framework.
  *
  * Reads are lazy: the first of `get`, `has`, `size`, `keys`, `values`, `entries`, `all` or `load`
- * fetches the whole session in one round trip (refreshing its expiry in that same round trip),
- * and the rest of the request reads from memory. A request that never touches its session sends
- * nothing to the store and no cookie.
+ * fetches the whole session in one round trip, and the rest of the request reads from memory. A
+ * read extends the session's expiry with a second command when no request has done so for
+ * `touchInterval`. A request that never touches its session sends nothing to the store and no
+ * cookie.
  *
  * Writes go straight through: when `set`, `delete` or `incr` resolves, the store holds the change
- * and the refreshed expiry. Each call is one round trip and changes only the fields it names, so
+ * and the extended expiry. Each call is one round trip and changes only the fields it names, so
  * concurrent requests writing different fields never undo each other.
  *
  * Values go through JSON: anything `JSON.stringify` accepts comes back with its JSON type. A
@@ -47,8 +57,11 @@ export type NumericSessionKey<Data> = {
  */
 export interface Session<Data extends object = SessionData> {
   /**
-   * The session's id once it is known to exist: after a read found it in the store, or after a
-   * write created it. `undefined` for a visitor without a session, and before the first read.
+   * The session's public handle once it is known to exist (after a read found it in the store, or
+   * after a write created it); `undefined` for a visitor without a session, and before the first
+   * read. It is not the cookie's token and cannot be turned into one: safe to log, to show on an
+   * admin page or to put in a URL. It stays the same for the life of the session, and changes with
+   * `regenerate()`.
    */
   readonly id: string | undefined;
   /**
@@ -86,16 +99,20 @@ export interface Session<Data extends object = SessionData> {
    */
   incr(key: NumericSessionKey<Data>, by?: number): Promise<number>;
   /**
-   * Deletes the session from the store and expires the cookie. Using the session afterwards in
-   * the same request starts a new, empty one.
+   * Deletes the session from the store and expires the cookie. Requests that were under way with
+   * it fail their writes with `SESSION_GONE`. Using the session afterwards in the same request
+   * starts a new, empty one.
    */
   destroy(): Promise<void>;
   /**
-   * Moves the session's data to a new id and deletes the old id at once. Call it when a user
-   * logs in or changes privileges, so an id planted before login (session fixation) is worthless.
-   * The CSRF token of `csrfToken()` is not carried over (the next call makes a new one), and
-   * the creation time is: regenerating does not extend the absolute lifetime.
-   * Rejects with `SESSION_GONE` when another request ended the session after this one saw it.
+   * Moves the session's data to a new id and ends the old id. Call it when a user logs in or
+   * changes privileges, so an id planted before login (session fixation) is worthless. The CSRF
+   * token of `csrfToken()` is not carried over (the next call makes a new one), and the creation
+   * time is: regenerating does not extend the absolute lifetime.
+   *
+   * It never loses the session: if the store fails, it rejects with `STORE_UNAVAILABLE` and the
+   * old id keeps the data. Rejects with `SESSION_GONE` when another request ended the session
+   * after this one saw it.
    */
   regenerate(): Promise<void>;
 }
@@ -107,14 +124,21 @@ export interface RequestContext {
   /** Whether the request came over HTTPS (used when `secure` is `'auto'`). */
   isSecure(): boolean;
   /**
+   * The request's path as it came in (percent-encoded, query string allowed), and its Host
+   * header. Used only to clear every copy of a session cookie that the browser sent twice (see
+   * {@link InvalidCookieReason} `'duplicate'`): such copies differ in Path or Domain, and
+   * only a Set-Cookie with the same ones clears them.
+   */
+  target?(): { readonly path: string; readonly host: string | undefined };
+  /**
    * Whether the response headers have been sent, so no cookie can be set any more. Needed only
-   * where headers can go out before {@link SessionHandle.setCookie} is called (e.g. a response
+   * where headers can go out before {@link SessionHandle.setCookies} is called (e.g. a response
    * written directly to the socket); after that call the core knows by itself.
    */
   headersSent?(): boolean;
   /** Called once, when a handler first uses the session. */
   onActive?(): void;
-  /** The framework's request object, handed to `onInvalidCookie`. */
+  /** The framework's request object, handed to `onInvalidCookie` and to a `secure` function. */
   readonly request?: unknown;
 }
 
@@ -124,22 +148,13 @@ export interface SessionRuntime {
   readonly store: Store;
   /** Writes the Set-Cookie values. */
   readonly cookies: CookieWriter;
-  /**
-   * Whether this process should refresh the session now: a read its expiry in the store, any use
-   * the browser's cookie (at most once per touchInterval).
-   */
-  shouldRefresh(sid: string, now: number): boolean;
-  /** Notes that the store's expiry and the cookie of this session were refreshed at `now`. */
-  refreshed(sid: string, now: number): void;
-  /** Notes that a stored session no longer exists: its cookie is never to be refreshed again. */
-  forget(sid: string): void;
   /** The limits as the store counts them (metadata included). */
   readonly storeLimits: StoreLimits;
 }
 
 /** Field names in the store that hold latchkey's metadata; user keys starting with ':' are escaped. */
 const CREATED_AT = CREATED_AT_FIELD;
-const LAST_SEEN = ':s';
+const LAST_SEEN = LAST_SEEN_FIELD;
 
 function toField(key: string): string {
   return key.startsWith(':') ? `:${key}` : key;
@@ -164,10 +179,26 @@ function decode(json: string): unknown {
   }
 }
 
+/** A few words on what a value is, for error messages (never the value itself). */
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value !== 'object') return typeof value;
+  if (Array.isArray(value)) return 'an array';
+  const name = (Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null)?.constructor?.name;
+  return typeof name === 'string' && name !== '' ? `a ${name}` : 'an object';
+}
+
 function checkKey(key: unknown, method: string): asserts key is string {
   if (typeof key !== 'string') {
-    throw new SessionError('INVALID_ARGUMENT', `${method}() takes a string key, got ${typeof key}`);
+    throw new SessionError('INVALID_ARGUMENT', `${method}() takes a string key, got ${kindOf(key)}`);
   }
+}
+
+/** Whether `value` is an object literal (or made by `Object.create(null)`), the only kind `set(values)` takes. */
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== 'object') return false;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
 }
 
 function limitExceeded(message: string): SessionError {
@@ -220,11 +251,34 @@ function encode(key: string, value: unknown): string {
   return json;
 }
 
-type CookieAction = 'none' | 'set' | 'clear';
+/** The time in a stored last-seen field, or 0 when it is missing or unreadable (so due for a refresh). */
+function lastSeenOf(fields: Map<string, string>): number {
+  const value = fields.get(LAST_SEEN);
+  return value !== undefined && /^[0-9]{1,15}$/.test(value) ? Number(value) : 0;
+}
+
+function sessionGone(): SessionError {
+  return new SessionError(
+    'SESSION_GONE',
+    'the session was ended by another request (logout, regenerate or timeout) while this one was using it; the write was not applied',
+  );
+}
+
+/** The Set-Cookie this request owes the browser: none, the session's id, or a cleared cookie. */
+type CookieAction = { readonly kind: 'none' } | { readonly kind: 'set'; readonly maxAge: number | undefined } | { readonly kind: 'clear' };
+
+const NO_COOKIE: CookieAction = { kind: 'none' };
+const CLEAR_COOKIE: CookieAction = { kind: 'clear' };
 
 /**
  * The {@link Session} of one request. The adapter holds it through {@link SessionHandle}; the
  * handler sees only the {@link Session} interface.
+ *
+ * The cookie is written only when this request changes the session's id: when it creates a
+ * session, regenerates or destroys it. A response never re-sends an id the browser has: a
+ * request that was under way while another one logged in or out must not put the old id back
+ * over the newer cookie. So the cookie's Max-Age is the session's whole absolute lifetime; the
+ * idle timeout lives in the store alone.
  */
 export class RequestSession implements Session<SessionData> {
   readonly #rt: SessionRuntime;
@@ -234,21 +288,30 @@ export class RequestSession implements Session<SessionData> {
   #cookieRead = false;
   /** Whether the browser sent a session cookie at all (so there is one to clear). */
   #cookiePresent = false;
+  /** Whether the browser sent the session cookie more than once (copies to clear). */
+  #duplicate = false;
   /** A well-formed id from the cookie that has not yet been found in the store. */
   #candidate: string | undefined;
   /** The id of the session that is known to exist in the store. */
   #id: string | undefined;
+  /** The public handle of {@link RequestSession.#id}, made when first asked for. */
+  #handle: string | undefined;
   /** Whether that session existed before this request. */
   #existed = false;
+  /**
+   * Whether this request has seen its session exist (found it, or created it): if the store then
+   * no longer has it, another request ended it, and writes fail with `SESSION_GONE`.
+   */
+  #seen = false;
   /** The user's keys and JSON values, once known (after a read, or after this request created the session). */
   #data: Map<string, string> | undefined;
   /** Operations that reach the store run one after another, in call order (none yet: undefined). */
   #queue: Promise<unknown> | undefined;
-  #cookie: CookieAction = 'none';
-  /** Whether the adapter has taken the Set-Cookie value: the headers are on their way out. */
+  #cookie: CookieAction = NO_COOKIE;
+  /** The Secure attribute of the cookie this request writes, settled when it decides to write one. */
+  #secure = false;
+  /** Whether the adapter has taken the Set-Cookie values: the headers are on their way out. */
   #sealed = false;
-  /** Whether the cookie was signed with a previous secret, so it is re-issued once confirmed. */
-  #resign = false;
   /** Whether onInvalidCookie has been told about this request. */
   #reported = false;
 
@@ -258,20 +321,24 @@ export class RequestSession implements Session<SessionData> {
   }
 
   get id(): string | undefined {
-    return this.#id;
+    if (this.#id === undefined) return undefined;
+    this.#handle ??= sessionHandle(storageId(this.#id));
+    return this.#handle;
   }
 
   get isNew(): boolean {
     return !this.#existed;
   }
 
-  /** The Set-Cookie value this request must send, if any. From now on no new id can reach the browser. */
-  setCookie(): string | undefined {
+  /** The Set-Cookie values this request must send. From now on no new id can reach the browser. */
+  setCookies(): string[] {
     this.#sealed = true;
-    if (this.#cookie === 'none') return undefined;
-    const secure = this.#rt.options.secure === 'auto' ? this.#ctx.isSecure() : this.#rt.options.secure;
-    // 'set' always has an id: #create and #extended set one, #gone drops a pending 'set'.
-    return this.#cookie === 'set' ? this.#rt.cookies.session(this.#id as string, secure) : this.#rt.cookies.cleared(secure);
+    const { cookies } = this.#rt;
+    const action = this.#cookie;
+    const lines = this.#duplicate ? cookies.clearedCopies(this.#secure, this.#ctx.target?.(), action.kind === 'set') : [];
+    if (action.kind === 'set') lines.push(cookies.session(this.#id as string, this.#secure, action.maxAge));
+    else if (action.kind === 'clear' && !this.#duplicate) lines.push(cookies.cleared(this.#secure));
+    return lines;
   }
 
   /** Whether a handler has used the session (so the response depends on the Cookie header). */
@@ -289,6 +356,18 @@ export class RequestSession implements Session<SessionData> {
     this.#ctx.onActive?.();
   }
 
+  /** Decides the cookie this request writes; the Secure attribute is settled now, while errors still reach the handler. */
+  #setCookie(action: CookieAction): void {
+    if (action.kind !== 'none' || this.#duplicate) this.#secure = this.#isSecure();
+    this.#cookie = action;
+  }
+
+  #isSecure(): boolean {
+    const { secure } = this.#rt.options;
+    if (typeof secure === 'function') return secure(this.#ctx.request) === true;
+    return secure === 'auto' ? this.#ctx.isSecure() : secure;
+  }
+
   /** The id store operations should target: the known session, else the cookie's candidate. */
   #target(): string | undefined {
     if (!this.#cookieRead) {
@@ -296,7 +375,12 @@ export class RequestSession implements Session<SessionData> {
       const cookie = readSessionCookie(this.#ctx.cookieHeader(), this.#rt.options.cookieName, this.#rt.options.secrets);
       this.#cookiePresent = cookie.present;
       this.#candidate = cookie.id;
-      this.#resign = cookie.resign;
+      if (cookie.invalid === 'duplicate') {
+        // Which copy is current cannot be told, and choosing would let a planted one win: use
+        // neither, and clear them all so that the browser recovers.
+        this.#duplicate = true;
+        this.#setCookie(this.#cookie);
+      }
       if (cookie.invalid !== undefined) this.#report(cookie.invalid);
     }
     return this.#id ?? this.#candidate;
@@ -328,14 +412,11 @@ export class RequestSession implements Session<SessionData> {
   #confirmed(id: string): void {
     if (this.#id !== id) {
       this.#id = id;
+      this.#handle = undefined;
       this.#existed = true;
     }
+    this.#seen = true;
     this.#candidate = undefined;
-    if (this.#resign) {
-      // Signed with a previous secret: hand the browser the same id signed with the current one.
-      this.#resign = false;
-      this.#cookie = 'set';
-    }
   }
 
   /** The expiry a store operation starting at `now` gives the session. */
@@ -343,38 +424,30 @@ export class RequestSession implements Session<SessionData> {
     return { ttlMs: this.#rt.options.storeLifetimeMs, maxAgeMs: this.#rt.options.maxAgeMs, now };
   }
 
-  /** Whether a session created at `createdAt` (the stored string) has outlived the absolute lifetime. */
-  #outlived(createdAt: string | undefined, now: number): boolean {
+  /**
+   * Whether a stored session is past the absolute lifetime, or cannot be given one: its created-at
+   * field is missing or unreadable (written by something else, or damaged).
+   */
+  #outlived(fields: Map<string, string>, now: number): boolean {
     const maxAgeMs = this.#rt.options.maxAgeMs;
-    return maxAgeMs !== null && createdAt !== undefined && Number(createdAt) + maxAgeMs <= now;
+    if (maxAgeMs === null) return false;
+    const createdAt = parseCreatedAt(fields.get(CREATED_AT));
+    return createdAt === undefined || createdAt + maxAgeMs <= now;
   }
 
   /**
    * The session this request targeted is not (or no longer) in the store: from now on the request
-   * has none, and there is no id left to send.
+   * reads none, and has no id to send. Its writes still target that id, so that the store can
+   * tell whether it was ended by another request (they fail) or never existed (they start a new
+   * session).
    */
-  #gone(sid?: string): void {
-    if (sid !== undefined) this.#rt.forget(sid);
-    if (this.#cookie === 'set') this.#cookie = 'none';
+  #lost(): void {
+    if (this.#id !== undefined) this.#candidate = this.#id;
+    if (this.#cookie.kind === 'set') this.#setCookie(NO_COOKIE);
     this.#id = undefined;
-    this.#candidate = undefined;
+    this.#handle = undefined;
     this.#existed = false;
     this.#data = new Map();
-  }
-
-  /** The store's expiry was refreshed at `now`: the browser's cookie gets a fresh Max-Age too. */
-  #refreshed(sid: string, now: number): void {
-    this.#rt.refreshed(sid, now);
-    if (this.#rt.options.cookieLifetime !== null) this.#cookie = 'set';
-  }
-
-  /**
-   * A write just extended the store's expiry (every write does). The browser's cookie follows at
-   * most once per touchInterval from this process: its copy then never lags the store by more than
-   * that, and busy sessions do not carry a Set-Cookie on every write.
-   */
-  #extended(sid: string, now: number): void {
-    if (this.#rt.shouldRefresh(sid, now)) this.#refreshed(sid, now);
   }
 
   load(): Promise<void> {
@@ -391,24 +464,39 @@ export class RequestSession implements Session<SessionData> {
       }
       const sid = storageId(id);
       const now = Date.now();
-      const refresh = this.#rt.shouldRefresh(sid, now) ? { ...this.#expiry(now), set: [[LAST_SEEN, String(now)]] as const } : undefined;
-      const fields = await this.#rt.store.load(sid, refresh);
+      const fields = await this.#rt.store.load(sid);
       if (fields === null) {
-        if (this.#id === undefined) this.#unknown();
-        this.#gone(sid);
+        if (!this.#seen) this.#unknown();
+        this.#lost();
         return;
       }
-      if (this.#outlived(fields.get(CREATED_AT), now)) {
-        // The store's expiry never passes the deadline, so this takes clocks that disagree.
+      if (this.#outlived(fields, now)) {
+        // The store's expiry never passes the deadline, so this takes clocks that disagree, or a
+        // hash latchkey did not write. A conditional write deletes it: the store finds it outlived too.
         this.#report('expired');
-        await this.#rt.store.destroy(sid);
-        this.#gone(sid);
+        await this.#rt.store.update(sid, [], [], this.#expiry(now), NO_LIMITS).catch(() => false);
+        this.#lost();
         return;
       }
       this.#confirmed(id);
-      if (refresh) this.#refreshed(sid, now);
       this.#data = userData(fields);
+      // The stored last-seen time says when any process last extended the expiry, so a read
+      // refreshes it at most once per touchInterval whatever other clients do.
+      if (now - lastSeenOf(fields) >= this.#rt.options.touchInterval * 1000) await this.#refresh(sid, now);
     });
+  }
+
+  /** Extends the expiry of the session just loaded; a refresh never fails for the limits. */
+  async #refresh(sid: string, now: number): Promise<void> {
+    let refreshed: boolean;
+    try {
+      refreshed = await this.#rt.store.update(sid, [[LAST_SEEN, String(now)]], [], this.#expiry(now), NO_LIMITS);
+    } catch (error) {
+      if (!isSessionError(error, 'SESSION_GONE')) throw error;
+      refreshed = false;
+    }
+    // Ended by another request since the load: this one reads no session either.
+    if (!refreshed) this.#lost();
   }
 
   async #loaded(): Promise<Map<string, string>> {
@@ -448,14 +536,21 @@ export class RequestSession implements Session<SessionData> {
     return Object.fromEntries(await this.entries()) as SessionData;
   }
 
-  async set(keyOrValues: string | SessionData, value?: unknown): Promise<void> {
+  async set(...args: [key: string, value: unknown] | [values: SessionData]): Promise<void> {
+    const [keyOrValues, value] = args;
     let pairs: Array<[string, string]>;
     if (typeof keyOrValues === 'string') {
+      if (args.length < 2) throw new SessionError('INVALID_ARGUMENT', `set(key, value) needs a value; to remove a key, use delete()`);
       pairs = [[keyOrValues, encode(keyOrValues, value)]];
-    } else if (keyOrValues !== null && typeof keyOrValues === 'object' && !Array.isArray(keyOrValues)) {
+    } else if (isPlainObject(keyOrValues) && args.length === 1) {
       pairs = Object.entries(keyOrValues).map(([key, item]) => [key, encode(key, item)]);
+    } else if (keyOrValues instanceof Map) {
+      throw new SessionError('INVALID_ARGUMENT', 'set() takes a plain object of keys and values, not a Map: pass Object.fromEntries(map)');
     } else {
-      throw new SessionError('INVALID_ARGUMENT', `set() takes a key and a value, or an object of keys and values; got ${typeof keyOrValues}`);
+      throw new SessionError(
+        'INVALID_ARGUMENT',
+        `set() takes a string key and a value, or one plain object of keys and values; got ${kindOf(keyOrValues)}${args.length > 1 ? ' and a second argument' : ''}`,
+      );
     }
     checkLimits(pairs, this.#rt.options.limits);
     if (pairs.length > 0) await this.#serial(() => this.#write(pairs, []));
@@ -468,33 +563,33 @@ export class RequestSession implements Session<SessionData> {
 
   /**
    * Runs one conditional store operation on the session this request targets. On success the
-   * session is confirmed and its expiry (and the cookie's) extended. When the operation finds no
-   * session, that id is never brought back: if this request had seen the session exist, another
-   * request ended it meanwhile (logout, regenerate, timeout), and the write fails with
-   * `SESSION_GONE` rather than hand the browser a session that would replace the other request's
-   * cookie; if it had not, the cookie's id was unknown, and the request has no session from then
-   * on (the operation resolves `null`).
+   * session is confirmed. When the operation finds no session, that id is never brought back: if
+   * this request had seen the session exist, another request ended it meanwhile (logout,
+   * regenerate, timeout), and the write fails with `SESSION_GONE` rather than hand the browser a
+   * session that would replace the other request's cookie; if it had not, the cookie's id was
+   * unknown, and the request has no session from then on (the operation resolves `null`). An id
+   * the store knows was ended recently fails with `SESSION_GONE` either way, so a request that was
+   * under way during a login or logout never starts a session over the newer cookie.
    */
   async #change<T>(operation: (sid: string, lastSeen: StoreField, expiry: StoreExpiry) => Promise<T | null>): Promise<T | null> {
     const id = this.#target();
     if (id === undefined) return null;
     const sid = storageId(id);
     const now = Date.now();
-    const result = await operation(sid, [LAST_SEEN, String(now)], this.#expiry(now));
+    let result: T | null;
+    try {
+      result = await operation(sid, [LAST_SEEN, String(now)], this.#expiry(now));
+    } catch (error) {
+      if (isSessionError(error, 'SESSION_GONE')) this.#lost();
+      throw error;
+    }
     if (result === null) {
-      const seen = this.#id !== undefined;
-      this.#gone(sid);
-      if (seen) {
-        throw new SessionError(
-          'SESSION_GONE',
-          'the session was ended by another request (logout, regenerate or timeout) while this one was using it; the write was not applied',
-        );
-      }
+      this.#lost();
+      if (this.#seen) throw sessionGone();
       this.#unknown();
       return null;
     }
     this.#confirmed(id);
-    this.#extended(sid, now);
     return result;
   }
 
@@ -516,7 +611,7 @@ export class RequestSession implements Session<SessionData> {
   async incr(key: string, by = 1): Promise<number> {
     checkKey(key, 'incr');
     if (!Number.isSafeInteger(by)) {
-      throw new SessionError('INVALID_ARGUMENT', `incr('${key}', by) takes a whole number, got ${String(by)}`);
+      throw new SessionError('INVALID_ARGUMENT', `incr(key, by) takes a whole number as by, got ${String(by)}`);
     }
     checkLimits([[key, String(by)]], this.#rt.options.limits);
     return this.#serial(async () => {
@@ -532,39 +627,41 @@ export class RequestSession implements Session<SessionData> {
     });
   }
 
-  /**
-   * Stores `data` (user keys, JSON values) as a new session under a fresh id. `createdAt` is given
-   * when regenerating: then the data is already stored, so it is moved whatever the limits (they
-   * may have been lowered since), for a failure here would lose it.
-   */
-  async #create(data: Map<string, string>, createdAt?: string): Promise<void> {
+  #checkHeaders(what: string): void {
     if (this.#headersSent()) {
-      throw new SessionError(
-        'HEADERS_SENT',
-        'cannot start a session after the response headers were sent: the browser would never get its cookie. Write to the session before sending the response.',
-      );
+      throw new SessionError('HEADERS_SENT', `cannot ${what} after the response headers were sent: the browser would never get the new cookie. Use the session before sending the response.`);
     }
+  }
+
+  /** The cookie for a session created at `createdAt`: its Max-Age reaches the absolute deadline. */
+  #cookieFor(createdAt: number, now: number): CookieAction {
+    const { cookieLifetime, maxAgeMs } = this.#rt.options;
+    if (cookieLifetime === null) return { kind: 'set', maxAge: undefined };
+    const leftMs = maxAgeMs === null ? Infinity : createdAt + maxAgeMs - now;
+    return { kind: 'set', maxAge: Math.max(1, Math.min(MAX_COOKIE_AGE, Math.ceil(leftMs / 1000))) };
+  }
+
+  /** Stores `data` (user keys, JSON values) as a new session under a fresh id. */
+  async #create(data: Map<string, string>): Promise<void> {
+    this.#checkHeaders('start a session');
     const nowMs = Date.now();
     const now = String(nowMs);
-    const fields: StoreField[] = [[CREATED_AT, createdAt ?? now], [LAST_SEEN, now]];
+    const fields: StoreField[] = [[CREATED_AT, now], [LAST_SEEN, now]];
     for (const [key, json] of data) fields.push([toField(key), json]);
-    if (createdAt === undefined && !fitsLimits(fields, this.#rt.storeLimits)) {
+    if (!fitsLimits(fields, this.#rt.storeLimits)) {
       throw limitExceeded('the session would pass limits.maxKeys or limits.maxSessionBytes');
     }
-    const { maxAgeMs } = this.#rt.options;
-    const ttlMs = Math.min(this.#rt.options.storeLifetimeMs, maxAgeMs === null ? Infinity : Number(createdAt ?? now) + maxAgeMs - nowMs);
-    // Only a regenerated session can be this old; it ended with its old id.
-    if (!(ttlMs > 0)) return;
+    const ttlMs = Math.min(this.#rt.options.storeLifetimeMs, this.#rt.options.maxAgeMs ?? Infinity);
     // A collision of 256-bit random ids will not happen; the conditional create makes sure of it.
     for (let attempt = 0; attempt < 3; attempt++) {
       const id = createSessionId();
-      const sid = storageId(id);
-      if (await this.#rt.store.create(sid, fields, ttlMs)) {
+      if (await this.#rt.store.create(storageId(id), fields, ttlMs)) {
         this.#id = id;
+        this.#handle = undefined;
         this.#candidate = undefined;
+        this.#seen = true;
         this.#data = data;
-        this.#cookie = 'set';
-        this.#rt.refreshed(sid, nowMs);
+        this.#setCookie(this.#cookieFor(nowMs, nowMs));
         return;
       }
     }
@@ -574,10 +671,12 @@ export class RequestSession implements Session<SessionData> {
   destroy(): Promise<void> {
     return this.#serial(async () => {
       const id = this.#target();
-      const sid = id === undefined ? undefined : storageId(id);
-      if (sid !== undefined) await this.#rt.store.destroy(sid);
-      this.#gone(sid);
-      this.#cookie = this.#cookiePresent ? 'clear' : 'none';
+      if (id !== undefined) await this.#rt.store.destroy(storageId(id));
+      // Ended by this request: using the session afterwards starts a new one.
+      this.#lost();
+      this.#candidate = undefined;
+      this.#seen = false;
+      this.#setCookie(this.#cookiePresent ? CLEAR_COOKIE : NO_COOKIE);
     });
   }
 
@@ -585,28 +684,38 @@ export class RequestSession implements Session<SessionData> {
     return this.#serial(async () => {
       const id = this.#target();
       if (id === undefined) return;
-      // Checked before take(): without a way to send the new id, the old session must survive.
-      if (this.#headersSent()) {
-        throw new SessionError('HEADERS_SENT', 'cannot regenerate the session after the response headers were sent: the browser would keep the old id.');
+      // Checked before the move: without a way to send the new id, the old session must survive.
+      this.#checkHeaders('regenerate the session');
+      const seen = this.#seen;
+      const now = Date.now();
+      const newId = createSessionId();
+      // Whoever planted the old session knows its CSRF token too: the new id gets a new one.
+      const change = { set: [[LAST_SEEN, String(now)]] as const, remove: [toField(CSRF_KEY)] };
+      let fields: Map<string, string> | null;
+      try {
+        fields = await this.#rt.store.move(storageId(id), storageId(newId), change, this.#expiry(now));
+      } catch (error) {
+        if (!isSessionError(error, 'SESSION_GONE')) throw error;
+        fields = null;
       }
-      const seen = this.#id !== undefined;
-      const sid = storageId(id);
-      const fields = await this.#rt.store.take(sid);
-      this.#gone(sid);
-      if (fields === null || this.#outlived(fields.get(CREATED_AT), Date.now())) {
+      if (fields === null) {
+        this.#lost();
         // Ended by another request meanwhile: its response carries the cookie the browser should keep.
         if (seen) throw new SessionError('SESSION_GONE', 'the session was ended by another request (logout, regenerate or timeout) before it could be regenerated');
-        if (fields === null) this.#unknown();
-        else this.#report('expired');
+        // The cookie's id was unknown (or ended before this request began): like a login without
+        // a session, the next write starts a new one, under a new id.
+        this.#candidate = undefined;
+        this.#unknown();
         return;
       }
-      this.#cookie = 'clear';
-      const data = userData(fields);
-      // Whoever planted the old session knows its CSRF token too: the new id gets a new one.
-      data.delete(CSRF_KEY);
-      await this.#create(data, fields.get(CREATED_AT));
+      this.#id = newId;
+      this.#handle = undefined;
+      this.#candidate = undefined;
+      this.#seen = true;
       // Same data under a new id: the session itself is not new.
-      if (this.#id !== undefined) this.#existed = true;
+      this.#existed = true;
+      this.#data = userData(fields);
+      this.#setCookie(this.#cookieFor(parseCreatedAt(fields.get(CREATED_AT)) ?? now, now));
     });
   }
 }
@@ -616,15 +725,16 @@ export interface SessionHandle<Data extends object = SessionData> {
   /** The session, for the handler. */
   readonly session: Session<Data>;
   /**
-   * The Set-Cookie header value the response must carry, if any. Call it once, just before the
-   * headers go out: afterwards, starting or regenerating a session throws `HEADERS_SENT`.
-   * {@link SessionHandle.writeHeaders} calls it for you.
+   * The Set-Cookie header values the response must carry, in order (usually none, at most one
+   * for the session cookie, more when copies of a duplicated cookie are cleared). Call it once,
+   * just before the headers go out: afterwards, starting or regenerating a session throws
+   * `HEADERS_SENT`. {@link SessionHandle.writeHeaders} calls it for you.
    */
-  setCookie(): string | undefined;
+  setCookies(): string[];
   /**
-   * Adds what the response needs, just before its headers go out: the Set-Cookie value, with
+   * Adds what the response needs, just before its headers go out: the Set-Cookie values, with
    * `Cache-Control: no-store` unless the app chose its own caching, and `Vary: Cookie` when the
-   * handler used the session. Call it once, in place of {@link SessionHandle.setCookie}.
+   * handler used the session. Call it once, in place of {@link SessionHandle.setCookies}.
    */
   writeHeaders(headers: ResponseHeaders): void;
 }

@@ -1,13 +1,16 @@
 import { SessionError } from '../core/errors.js';
 import {
   CREATED_AT_FIELD,
+  ENDED_GRACE_MS,
   limitExceeded,
   MAX_COUNTER,
+  parseCreatedAt,
+  sessionEnded,
   type Store,
+  type StoreChange,
   type StoreExpiry,
   type StoreField,
   type StoreLimits,
-  type StoreRefresh,
 } from './store.js';
 
 /** Options of {@link MemoryStore}. */
@@ -25,6 +28,8 @@ export const DEFAULT_MEMORY_STORE_OPTIONS = { maxSessions: 10_000 } as const;
 interface Entry {
   readonly fields: Map<string, string>;
   expiresAt: number;
+  /** Whether this entry only remembers that the id was ended (see {@link ENDED_GRACE_MS}). */
+  readonly ended?: true;
 }
 
 /** An integer as Redis' HINCRBY accepts it: no sign but '-', no leading zeros, no spaces. */
@@ -71,10 +76,9 @@ export class MemoryStore implements Store {
     this.#max = max;
   }
 
-  /** How many sessions the store holds now, expired ones not counted. */
+  /** How many sessions the store holds now, expired and ended ones not counted. */
   get size(): number {
-    this.#sweep(Infinity);
-    return this.#sessions.size;
+    return this.ids().length;
   }
 
   /**
@@ -83,13 +87,13 @@ export class MemoryStore implements Store {
    */
   inspect(id: string): { fields: Map<string, string>; ttlMs: number } | undefined {
     const entry = this.#live(id, false);
-    return entry && { fields: new Map(entry.fields), ttlMs: entry.expiresAt - Date.now() };
+    return entry && !entry.ended ? { fields: new Map(entry.fields), ttlMs: entry.expiresAt - Date.now() } : undefined;
   }
 
   /** The ids of all stored sessions, for tests and debugging. */
   ids(): string[] {
     this.#sweep(Infinity);
-    return [...this.#sessions.keys()];
+    return [...this.#sessions].filter(([, entry]) => !entry.ended).map(([id]) => id);
   }
 
   /** The entry for `id` if it has not expired; `touch` marks it as recently used. */
@@ -122,26 +126,34 @@ export class MemoryStore implements Store {
    * absolute lifetime (and is deleted).
    */
   #ttl(id: string, entry: Entry, expiry: StoreExpiry): number | undefined {
-    const created = Number(entry.fields.get(CREATED_AT_FIELD));
-    if (expiry.maxAgeMs === null || !Number.isFinite(created)) return expiry.ttlMs;
-    const left = created + expiry.maxAgeMs - expiry.now;
+    if (expiry.maxAgeMs === null) return expiry.ttlMs;
+    const created = parseCreatedAt(entry.fields.get(CREATED_AT_FIELD));
+    const left = created === undefined ? 0 : created + expiry.maxAgeMs - expiry.now;
     if (left > 0) return Math.min(expiry.ttlMs, left);
     this.#sessions.delete(id);
     return undefined;
   }
 
-  /** {@inheritDoc Store.load} */
-  async load(id: string, refresh?: StoreRefresh): Promise<Map<string, string> | null> {
+  /**
+   * The live session `id` for a write: `undefined` when there is none, a rejection with
+   * `SESSION_GONE` when it was ended recently.
+   */
+  #writable(id: string): Entry | undefined {
     const entry = this.#live(id, true);
-    if (entry === undefined) return null;
-    const fields = new Map(entry.fields);
-    if (refresh) {
-      const ttl = this.#ttl(id, entry, refresh);
-      if (ttl === undefined) return null;
-      entry.expiresAt = Date.now() + ttl;
-      for (const [field, value] of refresh.set) entry.fields.set(field, value);
-    }
-    return fields;
+    if (entry?.ended) throw sessionEnded();
+    return entry;
+  }
+
+  /** Replaces `id` with the mark that it ended, kept for {@link ENDED_GRACE_MS}. */
+  #end(id: string): void {
+    this.#sessions.delete(id);
+    this.#sessions.set(id, { fields: new Map(), expiresAt: Date.now() + ENDED_GRACE_MS, ended: true });
+  }
+
+  /** {@inheritDoc Store.load} */
+  async load(id: string): Promise<Map<string, string> | null> {
+    const entry = this.#live(id, true);
+    return entry === undefined || entry.ended ? null : new Map(entry.fields);
   }
 
   /** {@inheritDoc Store.create} */
@@ -158,7 +170,7 @@ export class MemoryStore implements Store {
 
   /** {@inheritDoc Store.update} */
   async update(id: string, set: readonly StoreField[], remove: readonly string[], expiry: StoreExpiry, limits: StoreLimits): Promise<boolean> {
-    const entry = this.#live(id, true);
+    const entry = this.#writable(id);
     if (entry === undefined) return false;
     const ttl = this.#ttl(id, entry, expiry);
     if (ttl === undefined) return false;
@@ -180,7 +192,7 @@ export class MemoryStore implements Store {
     expiry: StoreExpiry,
     limits: StoreLimits,
   ): Promise<number | null> {
-    const entry = this.#live(id, true);
+    const entry = this.#writable(id);
     if (entry === undefined) return null;
     const ttl = this.#ttl(id, entry, expiry);
     if (ttl === undefined) return null;
@@ -202,17 +214,25 @@ export class MemoryStore implements Store {
     return next;
   }
 
-  /** {@inheritDoc Store.take} */
-  async take(id: string): Promise<Map<string, string> | null> {
-    const entry = this.#live(id, false);
+  /** {@inheritDoc Store.move} */
+  async move(from: string, to: string, change: StoreChange, expiry: StoreExpiry): Promise<Map<string, string> | null> {
+    const entry = this.#writable(from);
     if (entry === undefined) return null;
-    this.#sessions.delete(id);
-    return entry.fields;
+    const ttl = this.#ttl(from, entry, expiry);
+    if (ttl === undefined) return null;
+    if (this.#live(to, false)) throw new SessionError('STORE_ERROR', 'the new id of a regenerated session exists already');
+    const fields = new Map(entry.fields);
+    for (const field of change.remove) fields.delete(field);
+    for (const [field, value] of change.set) fields.set(field, value);
+    if (parseCreatedAt(fields.get(CREATED_AT_FIELD)) === undefined) fields.set(CREATED_AT_FIELD, String(expiry.now));
+    this.#end(from);
+    this.#sessions.set(to, { fields, expiresAt: Date.now() + ttl });
+    return new Map(fields);
   }
 
   /** {@inheritDoc Store.destroy} */
   async destroy(id: string): Promise<void> {
-    this.#sessions.delete(id);
+    if (this.#live(id, false)) this.#end(id);
   }
 
   /** Drops every session. */

@@ -2,13 +2,17 @@ import { createHash } from 'node:crypto';
 import { SessionError } from '../core/errors.js';
 import {
   CREATED_AT_FIELD,
+  ENDED_GRACE_MS,
   limitExceeded,
   MAX_COUNTER,
+  parseCreatedAt,
+  sessionEnded,
+  STATE_FIELD,
   type Store,
+  type StoreChange,
   type StoreExpiry,
   type StoreField,
   type StoreLimits,
-  type StoreRefresh,
 } from './store.js';
 import {
   createOwnedClient,
@@ -53,6 +57,9 @@ export const DEFAULT_REDIS_STORE_OPTIONS = {
   commandTimeout: 2000,
 } as const;
 
+/** Round trips of a move; its mark outlives that many command timeouts. */
+const MOVE_STEPS = 3;
+
 class Script {
   readonly sha: string;
   constructor(readonly source: string) {
@@ -65,26 +72,51 @@ class Script {
 // check limits ARGV[4..5] = most fields, most bytes.
 
 /**
- * Reads the session into `h` and works out its new TTL. For a missing session, or one past its
- * absolute lifetime (which it deletes), the script returns `gone`. Also tallies the hash (field
- * sizes, count, bytes) for `account` and `within`, so one HGETALL serves all three.
+ * Runs a command on KEYS[1] with ARGV[from..to] as arguments, in chunks of 1000 (an even number,
+ * so field-value pairs stay together): Lua's `unpack` fails at a few thousand values, and limits
+ * can be raised that far.
  */
-const prelude = (gone: string): string => `
+const CHUNKED = `
+local function chunked(command, from, to)
+  for i = from, to, 1000 do redis.call(command, KEYS[1], unpack(ARGV, i, math.min(i + 999, to))) end
+end`;
+
+/**
+ * Reads the session into `h` and works out its new TTL. For a missing session, or one past its
+ * absolute lifetime or without a valid created-at field while one applies (which it deletes), the
+ * script returns `gone`; for an ended session, or one another request is moving, a GONE error.
+ * A mark left by a move that failed and could not clean up is removed once its deadline passed.
+ * Also tallies the hash (field sizes, count, bytes) for `account` and `within`, so one HGETALL
+ * serves all three.
+ */
+const prelude = (gone: string): string => `${CHUNKED}
 local h = redis.call('HGETALL', KEYS[1])
 if #h == 0 then return ${gone} end
-local size, count, bytes, created = {}, 0, 0, nil
+local size, count, bytes, created, state = {}, 0, 0, nil, nil
 for i = 1, #h, 2 do
-  local n = #h[i] + #h[i + 1]
-  size[h[i]] = n
-  count = count + 1
-  bytes = bytes + n
-  if h[i] == '${CREATED_AT_FIELD}' then created = tonumber(h[i + 1]) end
+  local field = h[i]
+  if field == '${STATE_FIELD}' then
+    state = h[i + 1]
+  else
+    local n = #field + #h[i + 1]
+    size[field] = n
+    count = count + 1
+    bytes = bytes + n
+    if field == '${CREATED_AT_FIELD}' then created = h[i + 1] end
+  end
+end
+local now = tonumber(ARGV[3])
+if state then
+  local deadline = string.match(state, '^m(%d+):')
+  if not deadline or tonumber(deadline) > now then return redis.error_reply('GONE the session was ended') end
+  redis.call('HDEL', KEYS[1], '${STATE_FIELD}')
 end
 local ttl = tonumber(ARGV[1])
 local maxAge = tonumber(ARGV[2])
-if maxAge > 0 and created then
-  local left = created + maxAge - tonumber(ARGV[3])
-  if left <= 0 then
+if maxAge > 0 then
+  local left = nil
+  if created and #created <= 15 and string.find(created, '^%d+$') then left = tonumber(created) + maxAge - now end
+  if not left or left <= 0 then
     redis.call('DEL', KEYS[1])
     return ${gone}
   end
@@ -101,16 +133,10 @@ end`;
 
 const LIMIT_REPLY = "redis.error_reply('LIMIT the session would pass its limits')";
 
-/** HGETALL, and for an existing session: new TTL and the fields in ARGV[4..]. */
-const LOAD_AND_REFRESH = new Script(`${prelude('{}')}
-redis.call('PEXPIRE', KEYS[1], ttl)
-if #ARGV > 3 then redis.call('HSET', KEYS[1], unpack(ARGV, 4)) end
-return h`);
-
 /** Creates the hash from the pairs in ARGV[2..] unless the key exists; ARGV[1] is the TTL. */
-const CREATE = new Script(`
+const CREATE = new Script(`${CHUNKED}
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+chunked('HSET', 2, #ARGV)
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1`);
 
@@ -120,8 +146,8 @@ local n = tonumber(ARGV[6]) * 2
 for i = 7, 6 + n, 2 do account(ARGV[i], #ARGV[i] + #ARGV[i + 1]) end
 for i = 7 + n, #ARGV do if size[ARGV[i]] then account(ARGV[i], nil) end end
 if not within() then return ${LIMIT_REPLY} end
-if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 7, 6 + n)) end
-if #ARGV > 6 + n then redis.call('HDEL', KEYS[1], unpack(ARGV, 7 + n)) end
+chunked('HSET', 7, 6 + n)
+chunked('HDEL', 7 + n, #ARGV)
 redis.call('PEXPIRE', KEYS[1], ttl)
 return 1`);
 
@@ -147,14 +173,37 @@ if failure then
   return failure
 end
 redis.call('PEXPIRE', KEYS[1], ttl)
-if #ARGV > 7 then redis.call('HSET', KEYS[1], unpack(ARGV, 8)) end
+chunked('HSET', 8, #ARGV)
 return v`);
 
-/** HGETALL then DEL, atomically. */
-const TAKE = new Script(`
-local h = redis.call('HGETALL', KEYS[1])
-if #h > 0 then redis.call('DEL', KEYS[1]) end
+/**
+ * The first step of a move: marks the session as being moved (ARGV[4], `m<deadline>:<new id>`),
+ * so that no other request writes to it meanwhile, and returns its fields.
+ */
+const MARK = new Script(`${prelude('false')}
+redis.call('HSET', KEYS[1], '${STATE_FIELD}', ARGV[4])
 return h`);
+
+/** The last step of a move: ends the session if it still carries this move's mark (ARGV[1]). */
+const END_MOVED = new Script(`
+if redis.call('HGET', KEYS[1], '${STATE_FIELD}') ~= ARGV[1] then return 0 end
+redis.call('UNLINK', KEYS[1])
+redis.call('HSET', KEYS[1], '${STATE_FIELD}', 'e')
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1`);
+
+/** Undoes the mark of a move that failed (ARGV[1]), so the session is usable again at once. */
+const UNMARK = new Script(`
+if redis.call('HGET', KEYS[1], '${STATE_FIELD}') == ARGV[1] then redis.call('HDEL', KEYS[1], '${STATE_FIELD}') end
+return 1`);
+
+/** Ends an existing session: its data goes, a mark saying it ended stays for ARGV[1] ms. */
+const DESTROY = new Script(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('UNLINK', KEYS[1])
+redis.call('HSET', KEYS[1], '${STATE_FIELD}', 'e')
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1`);
 
 function expiryArgs(expiry: StoreExpiry): string[] {
   return [String(expiry.ttlMs), String(expiry.maxAgeMs ?? 0), String(expiry.now)];
@@ -164,11 +213,12 @@ function limitArgs(limits: StoreLimits): string[] {
   return [String(limits.maxFields), String(limits.maxBytes)];
 }
 
-/** Turns a script's own error replies (LIMIT, overflow, not an integer) into the errors the Store interface names. */
+/** Turns a script's own error replies (LIMIT, GONE, overflow, not an integer) into the errors the Store interface names. */
 function scriptError(error: unknown, field?: string): unknown {
   const cause = error instanceof SessionError ? error.cause : undefined;
   const code = replyErrorCode(cause);
   if (code === 'LIMIT') return limitExceeded(cause);
+  if (code === 'GONE') return sessionEnded(cause);
   if (field !== undefined && code === 'ERR' && /not an integer|overflow/.test((cause as Error).message)) {
     const reason = (cause as Error).message.replace(/^ERR /, '').replace(/ script: .*$/s, '');
     return new SessionError('INVALID_ARGUMENT', `cannot increment '${field}': ${reason}`, { cause });
@@ -275,12 +325,17 @@ export class RedisStore implements Store {
   }
 
   /** {@inheritDoc Store.load} */
-  async load(id: string, refresh?: StoreRefresh): Promise<Map<string, string> | null> {
+  async load(id: string): Promise<Map<string, string> | null> {
     const key = this.#key(id);
-    const reply = refresh
-      ? await this.#script('load', LOAD_AND_REFRESH, key, [...expiryArgs(refresh), ...flatten(refresh.set)])
-      : await this.#command('load', key, ['HGETALL', key]);
-    return toFieldMap(reply);
+    const fields = toFieldMap(await this.#command('load', key, ['HGETALL', key]));
+    const state = fields?.get(STATE_FIELD);
+    if (fields === null || state === undefined) return fields;
+    // Ended, or being moved: no session. A mark whose deadline has passed belongs to a move that
+    // failed without cleaning up; the session is usable again (the next write removes the mark).
+    const deadline = /^m([0-9]+):/.exec(state)?.[1];
+    if (deadline === undefined || Number(deadline) > Date.now()) return null;
+    fields.delete(STATE_FIELD);
+    return fields;
   }
 
   /** {@inheritDoc Store.create} */
@@ -319,16 +374,46 @@ export class RedisStore implements Store {
     }
   }
 
-  /** {@inheritDoc Store.take} */
-  async take(id: string): Promise<Map<string, string> | null> {
-    const key = this.#key(id);
-    return toFieldMap(await this.#script('take', TAKE, key, []));
+  /** {@inheritDoc Store.move} */
+  async move(from: string, to: string, change: StoreChange, expiry: StoreExpiry): Promise<Map<string, string> | null> {
+    const fromKey = this.#key(from);
+    // Three round trips, possibly on two shards. The mark keeps other requests from writing to the
+    // old session meanwhile; its deadline frees the session should this process fail to clean up.
+    const token = `m${expiry.now + MOVE_STEPS * this.#timeout}:${to}`;
+    let reply: unknown;
+    try {
+      reply = await this.#script('move', MARK, fromKey, [...expiryArgs(expiry), token]);
+    } catch (error) {
+      throw scriptError(error);
+    }
+    const fields = toFieldMap(reply);
+    if (fields === null) return null;
+    fields.delete(STATE_FIELD);
+    for (const field of change.remove) fields.delete(field);
+    for (const [field, value] of change.set) fields.set(field, value);
+    const created = parseCreatedAt(fields.get(CREATED_AT_FIELD));
+    if (created === undefined) fields.set(CREATED_AT_FIELD, String(expiry.now));
+    // MARK deleted a session past its absolute lifetime, so some of it is left.
+    const left = expiry.maxAgeMs === null || created === undefined ? Infinity : created + expiry.maxAgeMs - expiry.now;
+    const ttl = Math.max(1, Math.min(expiry.ttlMs, left));
+    try {
+      if ((await this.#script('move', CREATE, this.#key(to), [String(ttl), ...flatten([...fields])])) !== 1) {
+        throw new SessionError('STORE_ERROR', 'the new id of a regenerated session exists already');
+      }
+    } catch (error) {
+      // The old session must stay usable; if Redis cannot be told now, the deadline frees it.
+      await this.#script('move', UNMARK, fromKey, [token]).catch(() => undefined);
+      throw error;
+    }
+    // The data is safe under the new id, so the move succeeded even if this step fails; the old
+    // session then stays marked, and refuses writes, until the deadline.
+    await this.#script('move', END_MOVED, fromKey, [token, String(ENDED_GRACE_MS)]).catch(() => undefined);
+    return fields;
   }
 
   /** {@inheritDoc Store.destroy} */
   async destroy(id: string): Promise<void> {
-    const key = this.#key(id);
-    await this.#command('destroy', key, ['UNLINK', key]);
+    await this.#script('destroy', DESTROY, this.#key(id), [String(ENDED_GRACE_MS)]);
   }
 
   /** Closes the client if this store created it; a client that was passed in is left open. */

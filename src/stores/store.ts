@@ -15,6 +15,37 @@ export type StoreField = readonly [field: string, value: string];
  */
 export const CREATED_AT_FIELD = ':c';
 
+/**
+ * The field holding the time (milliseconds since the epoch) the session's expiry was last
+ * extended; latchkey writes it with every write and every expiry refresh.
+ */
+export const LAST_SEEN_FIELD = ':s';
+
+/**
+ * A store's own bookkeeping field: stores that need to mark a session as ended or being moved
+ * (see {@link Store.destroy} and {@link Store.move}) may keep that mark in it. latchkey never writes
+ * it, and a store never returns it from {@link Store.load}.
+ */
+export const STATE_FIELD = ':x';
+
+/**
+ * How long, in milliseconds, an id stays known as ended after {@link Store.destroy} or
+ * {@link Store.move}: requests that were already under way with it then fail their writes with
+ * `SESSION_GONE` instead of starting a new session whose cookie would replace the one the
+ * logout or login response gave the browser.
+ */
+export const ENDED_GRACE_MS = 60_000;
+
+/**
+ * The creation time stored in a session's {@link CREATED_AT_FIELD}, or `undefined` when it is
+ * missing or not a whole number of milliseconds (digits only): such a session cannot be given an
+ * absolute lifetime, so stores treat it as past it whenever `maxAgeMs` is set.
+ */
+export function parseCreatedAt(value: string | undefined): number | undefined {
+  if (value === undefined || !/^[0-9]{1,15}$/.test(value)) return undefined;
+  return Number(value);
+}
+
 /** The expiry a store gives a session it changes. */
 export interface StoreExpiry {
   /** The idle time to live to set, in milliseconds. */
@@ -22,17 +53,20 @@ export interface StoreExpiry {
   /**
    * The absolute lifetime in milliseconds, counted from the session's {@link CREATED_AT_FIELD};
    * `null` for none. The time to live set is never longer than what is left of it, and a session
-   * with nothing left is deleted and treated as one that does not exist.
+   * with nothing left, or without a valid created-at field (see {@link parseCreatedAt}), is
+   * deleted and treated as one that does not exist.
    */
   readonly maxAgeMs: number | null;
   /** The current time in milliseconds since the epoch, by the application's clock. */
   readonly now: number;
 }
 
-/** The expiry refresh a store applies while loading a session, in the same round trip. */
-export interface StoreRefresh extends StoreExpiry {
-  /** Fields to set at the same time (latchkey's last-seen time). */
+/** Fields to set and to remove while moving a session (see {@link Store.move}). */
+export interface StoreChange {
+  /** Fields to set. */
   readonly set: readonly StoreField[];
+  /** Fields to remove. */
+  readonly remove: readonly string[];
 }
 
 /**
@@ -46,6 +80,12 @@ export interface StoreLimits {
   /** Most bytes (UTF-8) of field names and values together. */
   readonly maxBytes: number;
 }
+
+/**
+ * Limits that never refuse a write: for refreshing the expiry of a session, which must work even
+ * when the session holds more than limits lowered since allow.
+ */
+export const NO_LIMITS: StoreLimits = { maxFields: Number.MAX_SAFE_INTEGER, maxBytes: Number.MAX_SAFE_INTEGER };
 
 /**
  * The error a store rejects with when a write would pass its {@link StoreLimits}.
@@ -64,9 +104,14 @@ export function limitExceeded(cause?: unknown): SessionError {
  * field names before they reach a store, and keeps its metadata in fields whose names start with
  * `:`; a store only keeps strings, applies expiry and performs each operation atomically.
  *
- * Every method is one round trip to the backing service. Methods that change an existing session
- * are conditional: they never create a session that does not exist (so a session deleted by one
- * request cannot be brought back by another that was already under way).
+ * Every method but {@link Store.move} is one round trip to the backing service. Methods that
+ * change an existing session are conditional: they never create a session that does not exist
+ * (so a session deleted by one request cannot be brought back by another that was already under
+ * way).
+ *
+ * An id that was ended ({@link Store.destroy}, or the old id of a {@link Store.move}) stays known
+ * as ended for {@link ENDED_GRACE_MS}: `load` reads it as `null`, `create` resolves `false`, and
+ * `update`, `increment` and `move` reject with a `SessionError` with code `SESSION_GONE`.
  *
  * Failures to reach the backing service must reject with a `SessionError` with code
  * `STORE_UNAVAILABLE`.
@@ -75,22 +120,21 @@ export function limitExceeded(cause?: unknown): SessionError {
  */
 export interface Store {
   /**
-   * The session's fields, or `null` when it does not exist (or has expired). With `refresh`, an
-   * existing session's expiry is reset and the given fields are set, atomically with the read; a
-   * session past its `maxAgeMs` is then deleted and read as `null`.
+   * The session's fields, or `null` when it does not exist (expired, ended, or being moved). A
+   * plain read: it changes nothing, expiry included.
    */
-  load(id: string, refresh?: StoreRefresh): Promise<Map<string, string> | null>;
+  load(id: string): Promise<Map<string, string> | null>;
   /**
    * Creates a session with these fields (never empty: latchkey always writes its metadata,
    * {@link CREATED_AT_FIELD} included) and time to live. Resolves `false`, changing nothing, if a
-   * session with this id exists already.
+   * session with this id exists already, or the id was ended recently.
    */
   create(id: string, fields: readonly StoreField[], ttlMs: number): Promise<boolean>;
   /**
    * Sets and deletes fields of an existing session and resets its time to live. Resolves `false`,
    * changing nothing, when the session does not exist (or is past its `maxAgeMs`, which deletes
    * it). A session left without fields is gone. Rejects with `LIMIT_EXCEEDED`, changing nothing,
-   * when the result would pass `limits`.
+   * when the result would pass `limits`, and with `SESSION_GONE` when the id was ended recently.
    */
   update(id: string, set: readonly StoreField[], remove: readonly string[], expiry: StoreExpiry, limits: StoreLimits): Promise<boolean>;
   /**
@@ -98,7 +142,8 @@ export interface Store {
    * to live, and resolves the new value; `null`, changing nothing, when the session does not exist
    * (or is past its `maxAgeMs`, which deletes it). Rejects with a `SessionError`, changing nothing:
    * code `INVALID_ARGUMENT` when the field does not hold an integer or the result would pass
-   * {@link MAX_COUNTER}, code `LIMIT_EXCEEDED` when the result would pass `limits`.
+   * {@link MAX_COUNTER}, code `LIMIT_EXCEEDED` when the result would pass `limits`, code
+   * `SESSION_GONE` when the id was ended recently.
    */
   increment(
     id: string,
@@ -108,19 +153,47 @@ export interface Store {
     expiry: StoreExpiry,
     limits: StoreLimits,
   ): Promise<number | null>;
-  /** Reads and deletes a session in one atomic step: its fields, or `null` if it did not exist. */
-  take(id: string): Promise<Map<string, string> | null>;
-  /** Deletes a session; deleting one that does not exist is not an error. */
+  /**
+   * Moves the session `from` to the new id `to` (latchkey's `regenerate()`): `to` gets every
+   * field of `from` with `change` applied, whatever the limits (the data is already stored), the
+   * same {@link CREATED_AT_FIELD} (or `expiry.now` when `from` has no valid one and `maxAgeMs` is
+   * `null`), and a time to live by `expiry`; then `from` is ended as by {@link Store.destroy}.
+   * Resolves the fields now stored under `to`; `null`, changing nothing, when `from` does not
+   * exist (or is past its `maxAgeMs`, which deletes it). Rejects with `SESSION_GONE` when `from`
+   * was ended recently, or is being moved by another call.
+   *
+   * A move never loses the session. When it rejects (the backing service failed or timed out),
+   * `from` still holds the session, unchanged; a store that needs several round trips may keep it
+   * marked as being moved (read as ended) for a few seconds after such a failure. Once `to` holds
+   * the data, the move resolves, even if ending `from` failed.
+   */
+  move(from: string, to: string, change: StoreChange, expiry: StoreExpiry): Promise<Map<string, string> | null>;
+  /**
+   * Ends a session: deletes it, and keeps the id known as ended for {@link ENDED_GRACE_MS}.
+   * Ending one that does not exist is not an error, and changes nothing.
+   */
   destroy(id: string): Promise<void>;
   /** Releases what the store created itself (never a client that was handed to it). */
   close(): Promise<void>;
 }
 
-const STORE_METHODS = ['load', 'create', 'update', 'increment', 'take', 'destroy', 'close'] as const;
+const STORE_METHODS = ['load', 'create', 'update', 'increment', 'move', 'destroy', 'close'] as const;
 
 /** Whether `value` has every method of {@link Store}. */
 export function isStore(value: unknown): value is Store {
   if (value === null || typeof value !== 'object') return false;
   const record = value as Record<string, unknown>;
   return STORE_METHODS.every((name) => typeof record[name] === 'function');
+}
+
+/**
+ * The error a store rejects with when the id was ended recently (destroyed, or moved away).
+ * @param cause - what the backing service answered, if anything
+ */
+export function sessionEnded(cause?: unknown): SessionError {
+  return new SessionError(
+    'SESSION_GONE',
+    'the session was ended by another request (logout, regenerate or revocation); nothing was written',
+    cause === undefined ? undefined : { cause },
+  );
 }

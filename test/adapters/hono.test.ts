@@ -28,7 +28,7 @@ describe('Hono adapter', () => {
       const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
       assert.equal(response.status, 200);
       assert.equal(await response.text(), 'from upstream');
-      assert.match(response.headers.getSetCookie()[0] ?? '', /^session=[\w-]{43}; Max-Age=1800; Path=\/; HttpOnly; SameSite=Lax$/);
+      assert.match(response.headers.getSetCookie()[0] ?? '', /^session=[\w-]{43}; Max-Age=86400; Path=\/; HttpOnly; SameSite=Lax$/);
       assert.equal(response.headers.get('vary'), 'Cookie');
       assert.equal(response.headers.get('cache-control'), 'no-store');
     } finally {

@@ -13,8 +13,8 @@ import { createServer as createHttpsServer, request as httpsRequest, Server as H
 import { readFileSync } from 'node:fs';
 import { createClient } from 'redis';
 import { Redis } from 'ioredis';
-import { MemoryStore, RedisStore, type Session, type SessionOptions, type Store } from '../../src/index.js';
-import { storageId as storageIdOf } from '../../src/core/id.js';
+import { MemoryStore, RedisStore, STATE_FIELD, type Session, type SessionOptions, type Store } from '../../src/index.js';
+import { sessionHandle, storageId as storageIdOf } from '../../src/core/id.js';
 import { session as honoSession } from '../../src/adapters/hono.js';
 import { session as expressSession } from '../../src/adapters/express.js';
 import { session as fastifySession } from '../../src/adapters/fastify.js';
@@ -302,13 +302,15 @@ export interface StoreUnderTest {
   readonly options: SessionOptions;
   /** The store instance the middleware uses (wrapped to count operations). */
   readonly store: CountingStore;
-  /** The stored hash of the session with this cookie id, or `null`. */
+  /** The stored hash of the session with this cookie id, or `null` (also when only the mark that it ended is left). */
   hash(id: string): Promise<Map<string, string> | null>;
+  /** The stored hash of the session whose public handle (`session.id`) is `handle`, or `null`. */
+  hashOfHandle(handle: string): Promise<Map<string, string> | null>;
   /** Remaining time to live of that session in ms (-2 when missing). */
   ttlMs(id: string): Promise<number>;
   /** Sets the time to live of that session (to see a refresh). */
   setTtlMs(id: string, ms: number): Promise<void>;
-  /** Every session key in the store, prefix included. */
+  /** Every session key in the store, prefix included (not the marks of sessions that ended). */
   keys(): Promise<string[]>;
   /** The Redis server behind the store, when there is one. */
   readonly redis: RedisServer | undefined;
@@ -328,33 +330,60 @@ export class CountingStore implements Store {
   create: Store['create'] = (...args) => (this.calls++, this.inner.create(...args));
   update: Store['update'] = (...args) => (this.calls++, this.inner.update(...args));
   increment: Store['increment'] = (...args) => (this.calls++, this.inner.increment(...args));
-  take: Store['take'] = (...args) => (this.calls++, this.inner.take(...args));
+  move: Store['move'] = (...args) => (this.calls++, this.inner.move(...args));
   destroy: Store['destroy'] = (...args) => (this.calls++, this.inner.destroy(...args));
   close: Store['close'] = () => this.inner.close();
 }
 
 const PREFIX = 'session:';
 
+/** The public handle (`session.id`) of the session with this cookie value (`<id>` or `<id>.<signature>`). */
+export function handleOf(cookie: string): string {
+  const dot = cookie.indexOf('.');
+  return sessionHandle(storageIdOf(dot < 0 ? cookie : cookie.slice(0, dot)));
+}
+
+/** Finds the storage id whose handle is `handle` among the store's keys. */
+async function storageIdOfHandle(keys: () => Promise<string[]>, handle: string): Promise<string | undefined> {
+  for (const key of await keys()) {
+    const sid = key.slice(PREFIX.length);
+    if (sessionHandle(sid) === handle) return sid;
+  }
+  return undefined;
+}
+
 async function redisBacked(name: string, connect: (url: string) => Promise<{ client: unknown; close(): Promise<void> }>): Promise<StoreUnderTest> {
   const redis = await startRedis();
   const { client, close } = await connect(redis.url);
   const store = new CountingStore(new RedisStore({ redis: client as never, commandTimeout: 1000 }));
   const key = (id: string): string => PREFIX + storageIdOf(id);
+  const hashAt = async (redisKey: string): Promise<Map<string, string> | null> => {
+    const flat = (await redis.command('HGETALL', redisKey)) as string[];
+    if (flat.length === 0) return null;
+    const map = new Map<string, string>();
+    for (let i = 0; i < flat.length; i += 2) map.set(flat[i] as string, flat[i + 1] as string);
+    // Only the mark that the session ended: no session.
+    return map.get(STATE_FIELD) === 'e' ? null : map;
+  };
+  // A key holding only the mark that its session ended (see ENDED_GRACE_MS) is not a session.
+  const keys = async (): Promise<string[]> => {
+    const all = (await redis.command('KEYS', '*')) as string[];
+    const states = await Promise.all(all.map((each) => redis.command('HGET', each, STATE_FIELD)));
+    return all.filter((_, i) => states[i] !== 'e').sort();
+  };
   return {
     name,
     options: { store },
     store,
     redis,
-    async hash(id) {
-      const flat = (await redis.command('HGETALL', key(id))) as string[];
-      if (flat.length === 0) return null;
-      const map = new Map<string, string>();
-      for (let i = 0; i < flat.length; i += 2) map.set(flat[i] as string, flat[i + 1] as string);
-      return map;
+    hash: (id) => hashAt(key(id)),
+    async hashOfHandle(handle) {
+      const sid = await storageIdOfHandle(keys, handle);
+      return sid === undefined ? null : hashAt(PREFIX + sid);
     },
     ttlMs: async (id) => Number(await redis.command('PTTL', key(id))),
     setTtlMs: async (id, ms) => void (await redis.command('PEXPIRE', key(id), String(ms))),
-    keys: async () => ((await redis.command('KEYS', '*')) as string[]).sort(),
+    keys,
     async reset() {
       await redis.command('FLUSHALL');
       await redis.resetStats();
@@ -391,6 +420,10 @@ export const STORES: Record<string, () => Promise<StoreUnderTest>> = {
       store,
       redis: undefined,
       hash: async (id) => memory.inspect(storageIdOf(id))?.fields ?? null,
+      async hashOfHandle(handle) {
+        const sid = await storageIdOfHandle(async () => memory.ids().map((id) => PREFIX + id), handle);
+        return sid === undefined ? null : (memory.inspect(sid)?.fields ?? null);
+      },
       ttlMs: async (id) => memory.inspect(storageIdOf(id))?.ttlMs ?? -2,
       async setTtlMs(id, ms) {
         // MemoryStore has no PEXPIRE; an update with the same fields sets the TTL.

@@ -6,6 +6,7 @@ import {
   ADAPTERS,
   Browser,
   Gate,
+  handleOf,
   param,
   parseSetCookie,
   STORES,
@@ -35,7 +36,7 @@ function routes(gates: Map<string, Gate>, sut: StoreUnderTest, late: Array<Promi
     },
     setpeek: async (s, q) => {
       await s.set(param(q, 'key'), param(q, 'value'));
-      const stored = await sut.hash(s.id as string);
+      const stored = await sut.hashOfHandle(s.id as string);
       return { stored: stored === null ? null : Object.fromEntries(stored) };
     },
     incr: async (s, q) => ({ value: await s.incr(param(q, 'key'), Number(q.get('by') ?? 1)) }),
@@ -209,7 +210,6 @@ export function conformance(storeName: string): void {
           'x'.repeat(8 * 1024),
           '../../etc/passwd',
           '*',
-          `${createSessionId()}; session=${createSessionId()}`,
         ];
         it('reads a malformed cookie as no session, without touching the store, and never stores it', async () => {
           const browser = await start();
@@ -234,6 +234,38 @@ export function conformance(storeName: string): void {
           for (const key of keys) assert.match(key, /^session:[A-Za-z0-9_-]{43}$/);
         });
 
+        it('uses neither copy of a cookie sent twice, never asks the store, and clears every copy so the browser recovers', async () => {
+          const reasons: string[] = [];
+          const { browser: owner, id } = await withSession({ onInvalidCookie: (reason) => void reasons.push(reason) });
+          const browser = new Browser(owner.base);
+          const both = `session=${id}; session=${createSessionId()}`;
+          sut.store.calls = 0;
+          const read = await browser.get('/get?key=a', { headers: { cookie: both } });
+          assert.equal(read.status, 200);
+          assert.deepEqual(JSON.parse(read.body), { value: null, id: null, isNew: true });
+          assert.equal(sut.store.calls, 0, 'neither id reaches the store');
+          // The request was for /get on 127.0.0.1: copies can only have Path / or /get, and no Domain.
+          assert.deepEqual(
+            read.setCookie.map((line) => {
+              const cookie = parseSetCookie(line);
+              return [cookie.name, cookie.value, cookie.attributes.get('path'), cookie.attributes.get('max-age'), cookie.attributes.has('domain')];
+            }).sort(),
+            [['session', '', '/', '0', false], ['session', '', '/get', '0', false]],
+          );
+          assert.deepEqual(reasons, ['duplicate']);
+
+          const write = await browser.get('/set?key=b&value=2', { headers: { cookie: both } });
+          assert.equal(write.status, 200);
+          const lines = write.setCookie.map(parseSetCookie);
+          const last = lines.at(-1);
+          assert.ok(last && last.value.length === 43 && last.attributes.get('path') === '/', 'the new session cookie comes last, after the clearing lines');
+          assert.deepEqual(lines.slice(0, -1).map((cookie) => [cookie.value, cookie.attributes.get('path')]), [['', '/set']], 'its own Path is not cleared before it');
+          assert.notEqual(last.value, id);
+          assert.equal((await sut.hash(last.value))?.get('b'), '2');
+          assert.equal((await sut.hash(id))?.get('a'), '1', "the copies' sessions are left alone");
+          assert.equal(owner.cookie, id);
+        });
+
         it('keeps no session and sends no cookie for a visitor who only reads', async () => {
           const browser = await start();
           for (const path of ['/get?key=a', '/view']) {
@@ -247,7 +279,7 @@ export function conformance(storeName: string): void {
       });
 
       describe('cookie', () => {
-        it('has HttpOnly, SameSite=Lax, Path=/ and Max-Age=1800 by default, and no Secure over http', async () => {
+        it('has HttpOnly, SameSite=Lax, Path=/ and a Max-Age of the absolute lifetime (86400) by default, and no Secure over http', async () => {
           const browser = await start();
           const response = await browser.get('/set?key=a&value=1');
           assert.equal(response.setCookie.length, 1);
@@ -257,11 +289,11 @@ export function conformance(storeName: string): void {
           assert.equal(cookie.attributes.get('httponly'), true);
           assert.equal(cookie.attributes.get('samesite'), 'Lax');
           assert.equal(cookie.attributes.get('path'), '/');
-          assert.equal(cookie.attributes.get('max-age'), '1800');
+          assert.equal(cookie.attributes.get('max-age'), '86400');
           assert.equal(cookie.attributes.has('secure'), false);
           assert.equal(cookie.attributes.has('domain'), false);
           const ttl = await sut.ttlMs(cookie.value);
-          assert.ok(ttl > 1_790_000 && ttl <= 1_800_000, `ttl ${ttl}`);
+          assert.ok(ttl > 1_790_000 && ttl <= 1_800_000, `the idle timeout (1800 s) lives in the store: ttl ${ttl}`);
         });
 
         it('follows the cookie options', async () => {
@@ -277,7 +309,7 @@ export function conformance(storeName: string): void {
           const response = await browser.get('/set?key=a&value=1');
           const cookie = parseSetCookie(response.setCookie[0] as string);
           assert.equal(cookie.name, 'sid');
-          assert.equal(cookie.attributes.get('max-age'), '600');
+          assert.equal(cookie.attributes.get('max-age'), '86400');
           assert.equal(cookie.attributes.get('secure'), true);
           assert.equal(cookie.attributes.has('httponly'), false);
           assert.equal(cookie.attributes.get('samesite'), 'Strict');
@@ -328,29 +360,36 @@ export function conformance(storeName: string): void {
         it('puts the session under the configured keyword', async () => {
           const browser = await start({ keyword: 'visit' });
           await browser.json('/set?key=a&value=5');
-          assert.deepEqual(await browser.json('/get?key=a'), { value: 5, id: browser.cookie, isNew: false });
+          assert.deepEqual(await browser.json('/get?key=a'), { value: 5, id: handleOf(browser.cookie as string), isNew: false });
         });
       });
 
       describe('sliding expiry', () => {
-        it('refreshes the TTL in the load round trip and re-sends the cookie', async () => {
-          const { browser, id } = await withSession({ touchInterval: 0 });
+        it('a read extends the TTL with one more command when the session was last seen touchInterval ago, and sends no cookie', async () => {
+          const { browser, id } = await withSession({ touchInterval: 1 });
           await sut.setTtlMs(id, 5000);
           const before = Number((await sut.hash(id))?.get(':s'));
-          await sleep(5);
+          await sleep(1050);
           sut.store.calls = 0;
+          await sut.redis?.resetStats();
           const response = await browser.get('/get?key=a');
           assert.equal(JSON.parse(response.body).value, 1);
-          assert.equal(sut.store.calls, 1, 'one round trip');
+          assert.equal(sut.store.calls, 2, 'the load, then the refresh');
+          if (sut.redis) {
+            const counts = await sut.redis.commandCounts();
+            assert.equal((counts.get('evalsha') ?? 0) + (counts.get('eval') ?? 0), 1, 'one script besides the HGETALL');
+          }
           const ttl = await sut.ttlMs(id);
           assert.ok(ttl > 1_790_000, `ttl ${ttl}`);
-          assert.ok(Number((await sut.hash(id))?.get(':s')) > before, 'last-seen moves');
-          const cookie = parseSetCookie(response.setCookie[0] as string);
-          assert.equal(cookie.value, id);
-          assert.equal(cookie.attributes.get('max-age'), '1800');
+          assert.ok(Number((await sut.hash(id))?.get(':s')) >= before + 1000, 'last-seen moves');
+          assert.deepEqual(response.setCookie, [], 'the browser keeps the cookie it has');
+
+          sut.store.calls = 0;
+          await browser.get('/get?key=a');
+          assert.equal(sut.store.calls, 1, 'and not again within touchInterval');
         });
 
-        it('sends a single read command when the session was refreshed within touchInterval', async () => {
+        it('sends a single read command when the session was seen within touchInterval, by any process', async () => {
           const { browser } = await withSession();
           const response = await browser.get('/get?key=a');
           assert.equal(JSON.parse(response.body).value, 1);
@@ -359,25 +398,31 @@ export function conformance(storeName: string): void {
           assert.deepEqual(response.setCookie, []);
         });
 
-        it('extends the TTL on every write, and re-sends the cookie at most once per touchInterval', async () => {
-          const { browser, id } = await withSession({ touchInterval: 1 });
-          await sut.setTtlMs(id, 5000);
-          const soon = await browser.get('/set?key=b&value=1');
-          assert.equal(soon.status, 200);
-          assert.deepEqual(soon.setCookie, [], 'the cookie went out with the write that created the session');
-          assert.ok((await sut.ttlMs(id)) > 1_790_000, 'the write extended the TTL all the same');
-          await sleep(1100);
-          const later = await browser.get('/set?key=c&value=1');
-          assert.equal(later.setCookie.length, 1);
-          const cookie = parseSetCookie(later.setCookie[0] as string);
-          assert.equal(cookie.value, id);
-          assert.equal(cookie.attributes.get('max-age'), '1800');
-          assert.deepEqual((await browser.get('/set?key=d&value=1')).setCookie, [], 'and not again right after');
+        it('extends the TTL on every write, and never re-sends the cookie of an existing session', async () => {
+          const { browser, id } = await withSession({ touchInterval: 0 });
+          for (const path of ['/set?key=b&value=1', '/incr?key=n', '/del?key=b', '/get?key=a']) {
+            await sut.setTtlMs(id, 5000);
+            const response = await browser.get(path);
+            assert.equal(response.status, 200, path);
+            assert.deepEqual(response.setCookie, [], `${path}: no Set-Cookie`);
+            assert.ok((await sut.ttlMs(id)) > 1_790_000, `${path}: the store's expiry was extended`);
+          }
+        });
 
-          await app?.close();
-          const every = await start({ touchInterval: 0 });
-          await every.json('/set?key=a&value=1');
-          for (let i = 0; i < 2; i++) assert.equal((await every.get('/set?key=b&value=2')).setCookie.length, 1, 'touchInterval: 0 re-sends every time');
+        it("gives the cookie the absolute lifetime as Max-Age, or 400 days without one, whatever the idle timeout", async () => {
+          for (const [options, maxAge] of [
+            [{ cookieLifetime: 60, absoluteLifetime: 3600 }, '3600'],
+            [{ cookieLifetime: 60, absoluteLifetime: null }, String(400 * 86400)],
+            [{ cookieLifetime: 60, absoluteLifetime: 1000 * 86400 }, String(400 * 86400)],
+          ] as const) {
+            const browser = await start(options);
+            const response = await browser.get('/set?key=a&value=1');
+            assert.equal(parseSetCookie(response.setCookie[0] as string).attributes.get('max-age'), maxAge, JSON.stringify(options));
+            const ttl = await sut.ttlMs(browser.cookie as string);
+            assert.ok(ttl > 50_000 && ttl <= 60_000, `the store keeps the idle timeout: ${ttl}`);
+            await app?.close();
+            app = undefined;
+          }
         });
 
         it('loads once per request however many reads', async () => {
@@ -437,7 +482,7 @@ export function conformance(storeName: string): void {
           assert.deepEqual(await browser.json('/incr?key=n'), { value: 1 });
           assert.deepEqual(await browser.json('/incr?key=n&by=5'), { value: 6 });
           assert.deepEqual(await browser.json('/incr?key=n&by=-2'), { value: 4 });
-          assert.deepEqual(await browser.json('/get?key=n'), { value: 4, id: browser.cookie, isNew: false });
+          assert.deepEqual(await browser.json('/get?key=n'), { value: 4, id: handleOf(browser.cookie as string), isNew: false });
           await browser.json('/set?key=s&value="text"');
           const bad = await browser.get('/incr?key=s');
           assert.equal(bad.status, 500);
@@ -481,7 +526,7 @@ export function conformance(storeName: string): void {
           assert.equal(response.setCookie.length, 1, 'the session exists, so the browser must get its id');
           assert.ok(browser.cookie);
           assert.equal((await sut.hash(browser.cookie))?.get('a'), '1');
-          assert.deepEqual(await browser.json('/get?key=a'), { value: 1, id: browser.cookie, isNew: false });
+          assert.deepEqual(await browser.json('/get?key=a'), { value: 1, id: handleOf(browser.cookie), isNew: false });
         });
 
         it('refuses to start a session once the response has gone out: HEADERS_SENT, nothing stored', async () => {
@@ -515,14 +560,15 @@ export function conformance(storeName: string): void {
           const { browser, id } = await withSession();
           const response = await browser.get('/destroyThenSet');
           const body = JSON.parse(response.body) as { before: string; after: string; all: object; isNew: boolean };
-          assert.equal(body.before, id);
-          assert.notEqual(body.after, id);
+          assert.equal(body.before, handleOf(id));
           assert.deepEqual(body.all, { after: true });
           assert.equal(body.isNew, true);
           assert.equal(response.setCookie.length, 1, 'one Set-Cookie for the session');
-          assert.equal(parseSetCookie(response.setCookie[0] as string).value, body.after);
+          const after = parseSetCookie(response.setCookie[0] as string).value;
+          assert.notEqual(after, id);
+          assert.equal(body.after, handleOf(after));
           assert.equal(await sut.hash(id), null);
-          assert.deepEqual([...((await sut.hash(body.after)) ?? [])].filter(([k]) => !k.startsWith(':')), [['after', 'true']]);
+          assert.deepEqual([...((await sut.hash(after)) ?? [])].filter(([k]) => !k.startsWith(':')), [['after', 'true']]);
         });
 
         it('regenerate() moves the data to a new id and kills the old one at once', async () => {
@@ -531,12 +577,16 @@ export function conformance(storeName: string): void {
           const response = await browser.get('/regenerate');
           assert.equal(await sut.hash(id), null, 'old id is dead before the response is read');
           const body = JSON.parse(response.body) as { before: string; after: string; all: object; isNew: boolean };
-          assert.equal(body.before, id);
-          assert.notEqual(body.after, id);
+          assert.equal(body.before, handleOf(id));
+          assert.notEqual(browser.cookie, id);
+          assert.equal(body.after, handleOf(browser.cookie as string));
+          assert.notEqual(body.after, body.before, 'a new handle too');
           assert.deepEqual(body.all, { a: 1 });
           assert.equal(body.isNew, false);
-          assert.equal(browser.cookie, body.after);
-          assert.equal((await sut.hash(body.after))?.get(':c'), created, 'creation time is kept');
+          assert.equal((await sut.hash(browser.cookie as string))?.get(':c'), created, 'creation time is kept');
+          const cookie = parseSetCookie(response.setCookie[0] as string);
+          const left = Math.round((Number(created) + 86_400_000 - Date.now()) / 1000);
+          assert.ok(Math.abs(Number(cookie.attributes.get('max-age')) - left) <= 2, `Max-Age ${cookie.attributes.get('max-age')} reaches the same deadline (${left} s left)`);
           assert.deepEqual(await browser.json('/get?key=a'), { value: 1, id: body.after, isNew: false });
           const old = new Browser(browser.base);
           old.cookie = id;
@@ -562,7 +612,7 @@ export function conformance(storeName: string): void {
           assert.ok(app?.errors.some((error) => isSessionError(error, 'SESSION_GONE')), 'the error took the framework path');
         });
 
-        it('starts a fresh session, without the old data, for a blind write after a concurrent destroy', async () => {
+        it('fails a blind write with SESSION_GONE when another request destroyed the session meanwhile, and sets no cookie', async () => {
           const { browser, id } = await withSession();
           const gate = new Gate();
           gates.set('blind', gate);
@@ -573,10 +623,23 @@ export function conformance(storeName: string): void {
           await other.get('/destroy');
           gate.release();
           const response = await held;
-          assert.equal(response.status, 200);
+          assert.equal(response.status, 409);
+          assert.deepEqual(response.setCookie, [], "the logout's cleared cookie is not overwritten by a new session's");
           assert.equal(await sut.hash(id), null, 'the destroyed id stays dead');
-          const fresh = (JSON.parse(response.body) as { id: string }).id;
+          assert.deepEqual(await sut.keys(), [], 'no new session was started');
+          assert.ok(app?.errors.some((error) => isSessionError(error, 'SESSION_GONE')), 'the error took the framework path');
+        });
+
+        it('starts a fresh session, without the old data, for a blind write whose session expired', async () => {
+          const { browser, id } = await withSession();
+          await sut.setTtlMs(id, 1);
+          await sleep(20);
+          const response = await browser.get('/set?key=late&value=1');
+          assert.equal(response.status, 200);
+          assert.equal(response.setCookie.length, 1);
+          const fresh = parseSetCookie(response.setCookie[0] as string).value;
           assert.notEqual(fresh, id);
+          assert.equal(await sut.hash(id), null, 'the expired id stays dead');
           const hash = await sut.hash(fresh);
           assert.equal(hash?.get('late'), '1');
           assert.equal(hash?.has('a'), false, 'the old data is not carried over');
@@ -634,7 +697,7 @@ export function conformance(storeName: string): void {
             await sleep(100);
           }
           assert.equal(status, 200, 'service comes back by itself');
-          assert.deepEqual(await browser.json('/get?key=b'), { value: 1, id: browser.cookie, isNew: false });
+          assert.deepEqual(await browser.json('/get?key=b'), { value: 1, id: handleOf(browser.cookie as string), isNew: false });
         });
       });
     });

@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isSessionError } from '../../src/core/errors.js';
 import { SessionManager } from '../../src/core/manager.js';
-import type { RequestContext } from '../../src/core/session.js';
+import type { RequestContext, SessionHandle } from '../../src/core/session.js';
 import { RedisStore } from '../../src/stores/redis.js';
+import { STATE_FIELD } from '../../src/stores/store.js';
 import { startCluster, type ClusterTopology, type RedisNode } from '../redis/topology.js';
 import { startSessionApp, type Browser } from '../store/session-app.js';
 import { CLUSTER_CLIENTS } from '../store/topology-clients.js';
@@ -240,7 +241,8 @@ describe('Cluster without faults', () => {
       const manager = new SessionManager({ store: new RedisStore({ redis: client, prefix }) });
       const result = await spreadSessions(manager, 10_000);
       const primaries = await cluster.primaries();
-      const counts = await Promise.all(primaries.map((node) => countKeys(node, `${prefix}*`)));
+      const tallies = await Promise.all(primaries.map((node) => countKeys(node, `${prefix}*`)));
+      const counts = tallies.map((tally) => tally.live);
       const sizes = await Promise.all(primaries.map(async (node) => Number(await node.command('DBSIZE'))));
       t.diagnostic(
         `${name}: ${result.created} sessions created, ${result.regenerated} regenerated, ${result.destroyed} destroyed in ${result.ms} ms; ` +
@@ -251,11 +253,23 @@ describe('Cluster without faults', () => {
       assert.equal(result.errors.filter(crossSlot).length, 0, 'no CROSSSLOT error');
       assert.equal(primaries.length, 3);
       assert.equal(counts.reduce((sum, count) => sum + count, 0), result.created - result.destroyed, 'one key per live session');
+      assert.equal(
+        tallies.reduce((sum, tally) => sum + tally.ended, 0),
+        result.destroyed + result.regenerated,
+        'and for a while, one mark per id that was ended (destroyed, or regenerated away)',
+      );
       for (const [i, count] of counts.entries()) assert.ok(count > (result.created - result.destroyed) / 5, `primary ${primaries[i]!.port} holds a fair share: ${count}`);
       assert.deepEqual(result.wrong, [], 'every session reads back as expected');
     });
   }
 });
+
+/** The id in the one session cookie `handle` sets, or `undefined` when it sets none or more. */
+function cookieValue(handle: SessionHandle): string | undefined {
+  const lines = handle.setCookies();
+  const value = lines.length === 1 ? /^session=([^;]+);/.exec(lines[0] as string)?.[1] : undefined;
+  return value;
+}
 
 /** A request with `cookie` (or none), as the core sees it. */
 function context(cookie?: string): RequestContext {
@@ -296,8 +310,8 @@ async function spreadSessions(manager: SessionManager, count: number) {
     attempt(`create ${i}`, async () => {
       const handle = manager.open(context());
       await handle.session.set({ user: i, plan: 'free' });
-      ids[i] = handle.session.id;
-      if (ids[i] === undefined || handle.setCookie()?.startsWith(`session=${ids[i]};`) !== true) wrong.push(`create ${i}: no cookie`);
+      ids[i] = cookieValue(handle);
+      if (ids[i] === undefined) wrong.push(`create ${i}: no cookie`);
     }),
   );
   let regenerated = 0;
@@ -309,15 +323,16 @@ async function spreadSessions(manager: SessionManager, count: number) {
       await attempt(`regenerate ${i}`, async () => {
         const handle = manager.open(context(`session=${id}`));
         await handle.session.regenerate();
-        renamed[i] = handle.session.id;
-        if (renamed[i] === undefined || renamed[i] === id || handle.setCookie()?.startsWith(`session=${renamed[i]};`) !== true) wrong.push(`regenerate ${i}: no new id`);
+        renamed[i] = cookieValue(handle);
+        if (renamed[i] === undefined || renamed[i] === id) wrong.push(`regenerate ${i}: no new id`);
         regenerated++;
       });
     } else if (i % 10 === 2) {
       await attempt(`destroy ${i}`, async () => {
         const handle = manager.open(context(`session=${id}`));
         await handle.session.destroy();
-        if (!/^session=;/.test(handle.setCookie() ?? '')) wrong.push(`destroy ${i}: cookie not cleared`);
+        const lines = handle.setCookies();
+        if (lines.length !== 1 || !/^session=;/.test(lines[0] ?? '')) wrong.push(`destroy ${i}: cookie not cleared`);
         destroyed++;
       });
     }
@@ -344,15 +359,16 @@ async function spreadSessions(manager: SessionManager, count: number) {
   return { created, regenerated, destroyed, errors, wrong: wrong.slice(0, 10), ms: Date.now() - started };
 }
 
-/** Keys matching `pattern` on one node, by SCAN. */
-async function countKeys(node: RedisNode, pattern: string): Promise<number> {
+/** Keys matching `pattern` on one node, by SCAN: sessions, and marks of sessions that ended. */
+async function countKeys(node: RedisNode, pattern: string): Promise<{ live: number; ended: number }> {
   let cursor = '0';
-  let total = 0;
+  const tally = { live: 0, ended: 0 };
   for (let round = 0; round < 10_000; round++) {
     const [next, keys] = (await node.command('SCAN', cursor, 'MATCH', pattern, 'COUNT', '1000')) as [string, string[]];
-    total += keys.length;
+    const states = await Promise.all(keys.map((key) => node.command('HGET', key, STATE_FIELD)));
+    for (const state of states) tally[state === 'e' ? 'ended' : 'live']++;
     cursor = next;
-    if (cursor === '0') return total;
+    if (cursor === '0') return tally;
   }
   throw new Error(`SCAN on ${node.port} did not finish`);
 }

@@ -2,8 +2,8 @@
 // regenerate races, prototype-named fields and the size limits.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { isSessionError, type SessionOptions, type Store } from '../../src/index.js';
-import { ADAPTERS, Browser, parseSetCookie, type App, type Route, type StoreUnderTest } from '../conformance/harness.js';
+import { ENDED_GRACE_MS, isSessionError, type SessionOptions, type Store } from '../../src/index.js';
+import { ADAPTERS, Browser, handleOf, parseSetCookie, type App, type Route, type StoreUnderTest } from '../conformance/harness.js';
 import { adapterFixture, everyHash, Gate, linesOf, param, redisKey, storedBytes, userFields } from './support.js';
 
 /** Iterations of the held-write race per adapter, where the ending request runs while the write waits. */
@@ -25,7 +25,7 @@ class PausingStore implements Store {
   constructor(readonly inner: Store) {}
   load: Store['load'] = (...args) => this.inner.load(...args);
   create: Store['create'] = (...args) => this.inner.create(...args);
-  take: Store['take'] = (...args) => this.inner.take(...args);
+  move: Store['move'] = (...args) => this.inner.move(...args);
   destroy: Store['destroy'] = (...args) => this.inner.destroy(...args);
   close: Store['close'] = () => this.inner.close();
   update: Store['update'] = async (...args) => {
@@ -74,17 +74,18 @@ function routes(sut: StoreUnderTest, control: Control): Record<string, Route> {
       return { before, after: s.id ?? null };
     },
     // A login as apps write it: regenerate, then store the user. Reports what Redis holds under
-    // the old id at that moment, before the response exists.
+    // the old id at that moment, before the response exists (the planted cookie is given as ?old=).
     login: async (s, q) => {
       await s.load();
       const before = s.id;
       await s.regenerate();
       const redis = sut.redis;
-      assert.ok(redis && before);
-      const oldExists = await redis.command('EXISTS', redisKey(before));
-      const oldHash = await sut.hash(before);
+      assert.ok(redis);
+      const old = redisKey(param(q, 'old'));
+      const oldHash = (await redis.command('HGETALL', old)) as string[];
+      const oldTtl = Number(await redis.command('PTTL', old));
       await s.set('user', param(q, 'user'));
-      return { before, after: s.id ?? null, oldExists, oldHash: oldHash && Object.fromEntries(oldHash) };
+      return { before: before ?? null, after: s.id ?? null, oldHash, oldTtl };
     },
     // Reads its session, waits at the gate, then writes (or regenerates).
     hold: async (s, q) => {
@@ -161,19 +162,20 @@ describe('attacks', () => {
           const victim = new Browser(url);
           victim.cookie = planted;
 
-          const login = await victim.get('/login?user=alice');
+          const login = await victim.get(`/login?user=alice&old=${planted}`);
           assert.equal(login.status, 200, login.body);
-          const body = JSON.parse(login.body) as { before: string; after: string; oldExists: number; oldHash: unknown };
-          assert.equal(body.before, planted);
-          assert.equal(body.oldExists, 0, 'the old key was gone inside the request, right after regenerate()');
-          assert.equal(body.oldHash, null);
-          assert.notEqual(body.after, planted);
+          const body = JSON.parse(login.body) as { before: string; after: string; oldHash: string[]; oldTtl: number };
+          assert.equal(body.before, handleOf(planted));
+          assert.deepEqual(body.oldHash, [':x', 'e'], "right after regenerate() the old key holds no data, only the mark that it ended");
+          assert.ok(body.oldTtl > 0 && body.oldTtl <= ENDED_GRACE_MS, `the mark expires by itself: ${body.oldTtl}`);
           const lines = linesOf(login.setCookie);
           assert.equal(lines.length, 1, 'one session cookie, the new id');
-          assert.equal(parseSetCookie(lines[0] as string).value, body.after);
-          assert.equal(victim.cookie, body.after);
-          assert.deepEqual(await fixture.sut.keys(), [redisKey(body.after)]);
-          assert.equal((await fixture.sut.hash(body.after))?.get('user'), '"alice"');
+          const renewed = parseSetCookie(lines[0] as string).value;
+          assert.notEqual(renewed, planted);
+          assert.equal(body.after, handleOf(renewed));
+          assert.equal(victim.cookie, renewed);
+          assert.deepEqual(await fixture.sut.keys(), [redisKey(renewed)]);
+          assert.equal((await fixture.sut.hash(renewed))?.get('user'), '"alice"');
 
           // The planted cookie reads nothing and learns nothing.
           const read = await attacker.get('/all');
@@ -182,20 +184,28 @@ describe('attacks', () => {
           assert.deepEqual(read.setCookie, []);
           assert.equal(await fixture.sut.hash(planted), null);
 
-          // A write with it starts a session of its own, under an id the attacker did not choose.
+          // A write with it fails while the id is known as ended, and starts nothing.
+          const refused = await attacker.get('/set?key=x&value=1');
+          assert.equal(refused.status, 409);
+          assert.deepEqual(refused.setCookie, []);
+          assert.equal(attacker.cookie, planted);
+          takeErrors();
+
+          // Once that is forgotten, a write starts a session of its own, under an id the attacker did not choose.
+          await command('DEL', redisKey(planted));
           const write = await attacker.get('/set?key=x&value=1');
           assert.equal(write.status, 200);
-          const fresh = (JSON.parse(write.body) as { id: string }).id;
+          const fresh = attacker.cookie as string;
           assert.notEqual(fresh, planted);
-          assert.notEqual(fresh, body.after);
-          assert.equal(attacker.cookie, fresh);
+          assert.notEqual(fresh, renewed);
+          assert.equal((JSON.parse(write.body) as { id: string }).id, handleOf(fresh));
           assert.equal(await fixture.sut.hash(planted), null, 'the planted id stays dead');
           assert.deepEqual([...userFields(await fixture.sut.hash(fresh))], [['x', '1']], 'no data of the victim, none of the old session');
-          assert.deepEqual([...userFields(await fixture.sut.hash(body.after))].sort(), [['cart', '"planted"'], ['user', '"alice"']]);
-          assert.deepEqual((await fixture.sut.keys()).sort(), [redisKey(body.after), redisKey(fresh)].sort());
+          assert.deepEqual([...userFields(await fixture.sut.hash(renewed))].sort(), [['cart', '"planted"'], ['user', '"alice"']]);
+          assert.deepEqual((await fixture.sut.keys()).sort(), [redisKey(renewed), redisKey(fresh)].sort());
 
           const mine = (await victim.json('/all')) as { all: object; id: string };
-          assert.deepEqual(mine, { all: { cart: 'planted', user: 'alice' }, id: body.after, isNew: false });
+          assert.deepEqual(mine, { all: { cart: 'planted', user: 'alice' }, id: handleOf(renewed), isNew: false });
         });
 
         it('regenerate() with an id the store does not hold adopts nothing', async () => {
@@ -207,7 +217,13 @@ describe('attacks', () => {
           const victim = new Browser(url);
           victim.cookie = planted;
           assert.deepEqual(await victim.json('/regenerate'), { before: null, after: null });
-          await victim.json('/set?key=user&value="alice"');
+          // A request under way with the ended id cannot start a session over the logout's cookie...
+          assert.equal((await victim.get('/set?key=user&value="alice"')).status, 409);
+          takeErrors();
+          // ...but a login (regenerate, then write, in one request) starts one under a new id.
+          const login = (await victim.json(`/login?user=alice&old=${planted}`)) as { before: string | null; after: string };
+          assert.equal(login.before, null);
+          assert.equal(login.after, handleOf(victim.cookie as string));
           assert.notEqual(victim.cookie, planted);
           assert.equal(await fixture.sut.hash(planted), null);
           assert.deepEqual(await fixture.sut.keys(), [redisKey(victim.cookie as string)]);
@@ -242,7 +258,7 @@ describe('attacks', () => {
             const errors = takeErrors();
             assert.equal(errors.length, 1, what);
             assert.ok(isSessionError(errors[0], 'SESSION_GONE'), `${what}: ${String(errors[0])}`);
-            assert.equal(await command('EXISTS', redisKey(id)), 0, `${what}: the old key did not come back`);
+            assert.deepEqual(await command('HGETALL', redisKey(id)), [':x', 'e'], `${what}: the old key holds only the mark that it ended`);
 
             const hashes = await everyHash(fixture.sut);
             for (const [key, hash] of hashes) {
@@ -291,7 +307,7 @@ describe('attacks', () => {
               assert.ok(isSessionError(errors[0], 'SESSION_GONE'), what);
               assert.deepEqual(linesOf(response.setCookie), [], `${what}: the refused write sets no session cookie`);
             }
-            assert.equal(await command('EXISTS', redisKey(id)), 0, `${what}: the old key did not come back`);
+            assert.deepEqual(await command('HGETALL', redisKey(id)), [':x', 'e'], `${what}: the old key holds only the mark that it ended`);
             const hashes = await everyHash(fixture.sut);
             if (ending === 'destroy') {
               assert.deepEqual([...hashes.keys()], [], what);
@@ -365,8 +381,8 @@ describe('attacks', () => {
           });
           assert.equal(({} as Record<string, unknown>).polluted, undefined, 'the test process is not polluted either');
 
-          assert.deepEqual(await browser.json('/incr?key=valueOf'), { value: 1, id });
-          assert.deepEqual(await browser.json('/set?key=__proto__&value=7'), { id });
+          assert.deepEqual(await browser.json('/incr?key=valueOf'), { value: 1, id: handleOf(id) });
+          assert.deepEqual(await browser.json('/set?key=__proto__&value=7'), { id: handleOf(id) });
           assert.equal((await fixture.sut.hash(id))?.get('__proto__'), '7');
           // They count like any key: 4 held, 2 more pass maxKeys (5), and neither is written.
           const before = await fixture.sut.hash(id);
@@ -405,8 +421,9 @@ describe('attacks', () => {
           assert.deepEqual(await fixture.sut.keys(), [], 'no session was started');
           assert.equal(browser.cookie, undefined);
 
-          const { id } = (await browser.json('/set?key=a&value=1')) as { id: string };
-          assert.equal(browser.cookie, id);
+          const { id: handle } = (await browser.json('/set?key=a&value=1')) as { id: string };
+          const id = String(browser.cookie);
+          assert.equal(handle, handleOf(id));
           await refused(browser, many({ b: 2, c: big, d: 4 }), id);
           await refused(browser, `/set?key=c&value=${encodeURIComponent(JSON.stringify(big))}`, id);
           // 100 bytes of JSON is allowed.

@@ -30,7 +30,7 @@ describe('reading the session cookie', () => {
   });
 
   it('finds a well-formed id among other cookies', () => {
-    assert.deepEqual(readSessionCookie(`theme=dark; session=${id}; lang=en`, 'session'), { present: true, id, invalid: undefined, resign: false });
+    assert.deepEqual(readSessionCookie(`theme=dark; session=${id}; lang=en`, 'session'), { present: true, id, invalid: undefined });
   });
 
   it('reads anything else as no id, without throwing', () => {
@@ -42,8 +42,6 @@ describe('reading the session cookie', () => {
       `session="${id}"`,
       `session=${id}%`,
       `session=%${id.charCodeAt(0).toString(16)}${id.slice(1)}`,
-      `session=${id}; session=${createSessionId()}`,
-      `session=${id};session=${id}`,
       `Session=${id}`,
       `xsession=${id}`,
       '=;=;;;==',
@@ -58,13 +56,22 @@ describe('reading the session cookie', () => {
     }
     assert.equal(readSessionCookie(`session=${id}; session=${id}`, 'session').present, true);
   });
+
+  it('reads a cookie sent twice as a duplicate, and a look-alike name as malformed', () => {
+    for (const header of [`session=${id}; session=${createSessionId()}`, `session=${id};session=${id}`, `a=1; session=${id}; b=2; session=x`]) {
+      assert.deepEqual(readSessionCookie(header, 'session'), { present: true, id: undefined, invalid: 'duplicate' }, header);
+    }
+    for (const header of [`a=1; session =${id}`, `session =${id}; session=${id}`, `a=1;\tsession=${id}`]) {
+      assert.equal(readSessionCookie(header, 'session').invalid, 'malformed', header);
+    }
+  });
 });
 
 describe('signed cookies', () => {
   const current = 'c'.repeat(32);
   const previous = 'p'.repeat(32);
   const signed = (secret: string): string =>
-    createCookieWriter(resolveOptions({ store: new MemoryStore(), secrets: [secret] })).session(id, false).split(';')[0] as string;
+    createCookieWriter(resolveOptions({ store: new MemoryStore(), secrets: [secret] })).session(id, false, 1800).split(';')[0] as string;
 
   it('carry the id and its HMAC-SHA256, and read back with the secret that signed them', () => {
     const pair = signed(current);
@@ -72,11 +79,12 @@ describe('signed cookies', () => {
     const [cookieId, signature = ''] = value.split('.');
     assert.equal(cookieId, id);
     assert.equal(signature, createHmac('sha256', current).update(id).digest('base64url'));
-    assert.deepEqual(readSessionCookie(pair, 'session', [current, previous]), { present: true, id, invalid: undefined, resign: false });
+    assert.deepEqual(readSessionCookie(pair, 'session', [current, previous]), { present: true, id, invalid: undefined });
   });
 
-  it('signed with a previous secret are accepted and marked for re-signing', () => {
-    assert.deepEqual(readSessionCookie(signed(previous), 'session', [current, previous]), { present: true, id, invalid: undefined, resign: true });
+  it('signed with a previous secret are accepted as they are', () => {
+    assert.deepEqual(readSessionCookie(signed(previous), 'session', [current, previous]), { present: true, id, invalid: undefined });
+    assert.equal(readSessionCookie(signed(previous), 'session', [current]).invalid, 'bad-signature', 'not once the secret is dropped');
   });
 
   it('with a bad, missing, truncated or foreign signature are refused as bad-signature', () => {
@@ -85,7 +93,7 @@ describe('signed cookies', () => {
     for (const value of [id, `${id}.`, `${id}.x`, flipped, good.slice(0, -1), `${good}A`, signed('o'.repeat(32)).split('=')[1] as string]) {
       assert.deepEqual(
         readSessionCookie(`session=${value}`, 'session', [current, previous]),
-        { present: true, id: undefined, invalid: value.startsWith(id) ? 'bad-signature' : 'malformed', resign: false },
+        { present: true, id: undefined, invalid: value.startsWith(id) ? 'bad-signature' : 'malformed' },
         value,
       );
     }
@@ -101,12 +109,12 @@ describe('signed cookies', () => {
 describe('writing the session cookie', () => {
   it('serialises the id with the configured attributes', () => {
     const cookies = createCookieWriter(options);
-    assert.equal(cookies.session(id, false), `session=${id}; Max-Age=1800; Path=/; HttpOnly; SameSite=Lax`);
-    assert.equal(cookies.session(id, true), `session=${id}; Max-Age=1800; Path=/; HttpOnly; Secure; SameSite=Lax`);
+    assert.equal(cookies.session(id, false, 86400), `session=${id}; Max-Age=86400; Path=/; HttpOnly; SameSite=Lax`);
+    assert.equal(cookies.session(id, true, 17), `session=${id}; Max-Age=17; Path=/; HttpOnly; Secure; SameSite=Lax`);
     const browser = resolveOptions({ store: new MemoryStore(), cookieLifetime: null, domain: 'example.com' });
-    assert.equal(createCookieWriter(browser).session(id, false), `session=${id}; Domain=example.com; Path=/; HttpOnly; SameSite=Lax`);
+    assert.equal(createCookieWriter(browser).session(id, false, undefined), `session=${id}; Domain=example.com; Path=/; HttpOnly; SameSite=Lax`);
     const named = resolveOptions({ store: new MemoryStore(), cookieName: '__Host-sid', secure: true, sameSite: 'strict' });
-    assert.equal(createCookieWriter(named).session(id, true), `__Host-sid=${id}; Max-Age=1800; Path=/; HttpOnly; Secure; SameSite=Strict`);
+    assert.equal(createCookieWriter(named).session(id, true, 86400), `__Host-sid=${id}; Max-Age=86400; Path=/; HttpOnly; Secure; SameSite=Strict`);
   });
 
   it('expires the cookie with the same attributes', () => {
@@ -114,5 +122,54 @@ describe('writing the session cookie', () => {
       createCookieWriter(options).cleared(false),
       'session=; Max-Age=0; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax',
     );
+  });
+});
+
+describe('clearing copies of a duplicated cookie', () => {
+  /** Path and Domain of each clearing line, as `path|domain`. */
+  const scopes = (lines: string[]): string[] =>
+    lines.map((line) => {
+      assert.match(line, /^session=; Max-Age=0;/);
+      const path = /; Path=([^;]*)/.exec(line)?.[1] ?? '';
+      const domain = /; Domain=([^;]*)/.exec(line)?.[1] ?? '';
+      return `${path}|${domain}`;
+    });
+
+  it('covers every Path the request path matches and every Domain its host matches', () => {
+    const cookies = createCookieWriter(options);
+    const lines = cookies.clearedCopies(false, { path: '/shop/cart/items?x=1', host: 'www.example.com:8443' }, false);
+    assert.deepEqual(scopes(lines).sort(), [
+      '/|', '/|example.com', '/|www.example.com',
+      '/shop|', '/shop|example.com', '/shop|www.example.com',
+      '/shop/|', '/shop/|example.com', '/shop/|www.example.com',
+      '/shop/cart|', '/shop/cart|example.com', '/shop/cart|www.example.com',
+      '/shop/cart/|', '/shop/cart/|example.com', '/shop/cart/|www.example.com',
+      '/shop/cart/items|', '/shop/cart/items|example.com', '/shop/cart/items|www.example.com',
+    ].sort());
+  });
+
+  it('stops a few segments deep, and takes no Domain from an IP address or a bare name', () => {
+    const cookies = createCookieWriter(options);
+    assert.deepEqual(scopes(cookies.clearedCopies(false, { path: '/a/b/c/d/e', host: '127.0.0.1:3000' }, false)), ['/|', '/a|', '/a/|', '/a/b|', '/a/b/|', '/a/b/c|', '/a/b/c/|']);
+    assert.deepEqual(scopes(cookies.clearedCopies(false, { path: '/', host: 'localhost' }, false)), ['/|']);
+    assert.deepEqual(scopes(cookies.clearedCopies(false, { path: '/', host: '[::1]:80' }, false)), ['/|']);
+  });
+
+  it("leaves out the app's own Path and Domain when the response sets a new cookie there, and keeps them otherwise", () => {
+    const cookies = createCookieWriter(resolveOptions({ store: new MemoryStore(), path: '/app', domain: 'example.com' }));
+    const target = { path: '/app/x', host: 'example.com' };
+    assert.ok(scopes(cookies.clearedCopies(true, target, false)).includes('/app|example.com'));
+    assert.ok(!scopes(cookies.clearedCopies(true, target, true)).includes('/app|example.com'));
+    assert.ok(cookies.clearedCopies(true, target, false).every((line) => line.includes('; Secure')));
+    assert.deepEqual(scopes(cookies.clearedCopies(false, undefined, false)), ['/app|example.com'], 'without a target, only its own');
+  });
+
+  it('skips what cannot be written: a Path with a semicolon or control characters, a host with odd characters', () => {
+    const cookies = createCookieWriter(options);
+    for (const target of [{ path: '/a;b/c', host: 'x"y' }, { path: '/\u0000/x', host: undefined }]) {
+      const lines = cookies.clearedCopies(false, target, false);
+      for (const line of lines) assert.ok(!line.includes('\u0000') && !line.includes('"') && !line.includes('a;b'), line);
+      assert.ok(scopes(lines).includes('/|'));
+    }
   });
 });

@@ -34,7 +34,7 @@ class Visitor {
   async request<T>(handler: (session: Session) => Promise<T>): Promise<{ result: T; setCookie: string | undefined }> {
     const handle = this.manager.open(context({ cookieHeader: () => (this.cookie === undefined ? undefined : `session=${this.cookie}`) }));
     const result = await handler(handle.session);
-    const setCookie = handle.setCookie();
+    const [setCookie] = handle.setCookies();
     if (setCookie !== undefined) {
       const value = (setCookie.split(';')[0] as string).slice('session='.length);
       this.cookie = /max-age=0/i.test(setCookie) ? undefined : value;

@@ -74,7 +74,7 @@ describe('options', () => {
     rejects({ cookieLifetime: '1800' }, /cookieLifetime/);
     rejects({ cookieLifetime: Infinity }, /cookieLifetime/);
     rejects({ keyword: '' }, /keyword must be a non-empty string/);
-    rejects({ secure: 'yes' }, /secure must be true, false or 'auto'/);
+    rejects({ secure: 'yes' }, /secure must be true, false, 'auto' or a function \(request\) => boolean/);
     rejects({ httpOnly: 1 }, /httpOnly must be true or false/);
     rejects({ sameSite: 'Lax' }, /sameSite must be 'lax', 'strict' or 'none' \(lower case\)/);
     rejects({ sameSite: 'none' }, /sameSite: 'none' requires secure: true/);

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemoryStore, SessionError, SessionManager, type RequestContext } from '../../src/index.js';
+import { MemoryStore, SessionError, SessionManager, type RequestContext, type SessionHandle } from '../../src/index.js';
+import { sessionHandle, storageId } from '../../src/core/id.js';
 
 function context(overrides: Partial<RequestContext> = {}): RequestContext {
   return { cookieHeader: () => undefined, isSecure: () => false, headersSent: () => false, ...overrides };
@@ -13,10 +14,22 @@ function setup() {
   return { store, manager };
 }
 
+/** The `name=value` part of the session cookie a handle sets. */
+function cookieOf(handle: SessionHandle): string {
+  const [line] = handle.setCookies();
+  assert.ok(line, 'a session cookie was set');
+  return line.split(';')[0] as string;
+}
+
 async function existingSession(manager: SessionManager): Promise<string> {
   const handle = manager.open(context());
   await handle.session.set('a', 1);
-  return `session=${handle.session.id}`;
+  return cookieOf(handle);
+}
+
+/** The public handle `session.id` shows for the session with this cookie. */
+function handleOf(cookie: string): string {
+  return sessionHandle(storageId(cookie.slice(cookie.indexOf('=') + 1)));
 }
 
 describe('a session within one request', () => {
@@ -27,7 +40,8 @@ describe('a session within one request', () => {
     assert.equal(session.id, undefined);
     assert.equal(session.isNew, true);
     await session.load();
-    assert.equal(`session=${session.id}`, cookie);
+    assert.equal(session.id, handleOf(cookie));
+    assert.notEqual(session.id, cookie.slice('session='.length), 'the id is not the token');
     assert.equal(session.isNew, false);
   });
 
@@ -55,7 +69,7 @@ describe('a session within one request', () => {
   it('refuses to start a session once the adapter took the Set-Cookie value, and stores nothing', async () => {
     const { store, manager } = setup();
     const handle = manager.open(context());
-    assert.equal(handle.setCookie(), undefined);
+    assert.deepEqual(handle.setCookies(), []);
     await assert.rejects(handle.session.set('a', 1), (error: unknown) => error instanceof SessionError && error.code === 'HEADERS_SENT');
     assert.equal(store.size, 0);
   });
@@ -96,7 +110,7 @@ describe('a session within one request', () => {
     await handle.session.set({});
     await handle.session.delete('x');
     assert.equal(store.size, 0);
-    assert.equal(handle.setCookie(), undefined);
+    assert.deepEqual(handle.setCookies(), []);
   });
 
   it('hands back values written by other programs as plain strings', async () => {
@@ -160,7 +174,7 @@ describe('limits, checked before the store is asked', () => {
     await rejectsLimit(session.set({ a: 'x'.repeat(18), b: 'y'.repeat(18) }), /add up to 42 bytes, over limits.maxSessionBytes \(40\)/);
     await rejectsLimit(session.incr('k'.repeat(9)), /maxKeyLength/);
     assert.equal(store.size, 0, 'no session was created');
-    assert.equal(manager.open(context()).setCookie(), undefined);
+    assert.deepEqual(manager.open(context()).setCookies(), []);
   });
 
   it('lets the store refuse what only the stored session can tell: too many keys or bytes in all', async () => {
@@ -184,11 +198,12 @@ describe('limits lowered after sessions were stored', () => {
     const before = new SessionManager({ store });
     const writer = before.open(context());
     await writer.session.set({ a: 1, b: 2, c: 3, d: 4 });
-    const cookie = `session=${writer.session.id}`;
+    const cookie = cookieOf(writer);
     const after = new SessionManager({ store, limits: { maxKeys: 2 } });
-    const { session } = after.open(context({ cookieHeader: () => cookie }));
+    const handle = after.open(context({ cookieHeader: () => cookie }));
+    const { session } = handle;
     await session.regenerate();
-    assert.notEqual(`session=${session.id}`, cookie);
+    assert.notEqual(cookieOf(handle), cookie);
     assert.deepEqual(await session.all(), { a: 1, b: 2, c: 3, d: 4 });
     assert.equal(store.size, 1);
   });
@@ -204,11 +219,11 @@ describe('onInvalidCookie', () => {
 
     await open('session=not-an-id').get('a');
     const unknown = `session=${'A'.repeat(43)}`;
-    const session = open(unknown);
-    await session.get('a');
-    await session.set('a', 1);
+    const handle = manager.open(context({ cookieHeader: () => unknown, request }));
+    await handle.session.get('a');
+    await handle.session.set('a', 1);
     assert.deepEqual(heard, [['malformed', request], ['unknown-id', request]]);
-    await open(`session=${session.id}`).get('a');
+    await open(cookieOf(handle)).get('a');
     assert.equal(heard.length, 2, 'a good cookie is not reported');
   });
 
@@ -218,7 +233,7 @@ describe('onInvalidCookie', () => {
     const manager = new SessionManager({ store: new MemoryStore(), secrets, onInvalidCookie: (reason) => void heard.push(reason) });
     const writer = manager.open(context());
     await writer.session.set('a', 1);
-    const cookie = (writer.setCookie() as string).split(';')[0] as string;
+    const cookie = cookieOf(writer);
     const forged = cookie.slice(0, -3) + (cookie.endsWith('AAA') ? 'BAA' : 'AAA');
     await manager.open(context({ cookieHeader: () => forged })).session.get('a');
     const destroyer = manager.open(context({ cookieHeader: () => cookie })).session;
