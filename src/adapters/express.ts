@@ -35,6 +35,8 @@ export interface ExpressSessionMiddleware<Data extends object = SessionData> {
  * Session middleware for Express 5 and 4. Handlers get the session as `req.session` (or
  * `req[keyword]`). Express 5 passes a rejected handler promise to the error handler, which answers
  * 503 for a `SessionError` with code `STORE_UNAVAILABLE`; on Express 4, pass errors to `next`.
+ * Express' default error handler ignores `expose`: unless `NODE_ENV` is `production`, its page shows
+ * every error's stack, the message of a `SessionError` included.
  *
  * ```ts
  * app.use(session({ redis: client }));

@@ -1,5 +1,7 @@
+import { STATUS_CODES } from 'node:http';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
+import { isSessionError, type SessionError } from '../core/errors.js';
 import { SessionManager } from '../core/manager.js';
 import type { SessionOptions } from '../core/options.js';
 import type { Session, SessionHandle } from '../core/session.js';
@@ -13,6 +15,27 @@ declare module 'fastify' {
 
 /** A request as the plugin sees it: the session under its keyword, its handle under a symbol. */
 type Decorated = FastifyRequest & Record<string, Session> & Record<symbol, SessionHandle | null>;
+
+/** The latchkey error each failed request met first, as its onError hook saw it. */
+const failures = new WeakMap<FastifyRequest, SessionError>();
+
+/**
+ * The body Fastify makes of an error it serializes itself (its default error handler, or an error
+ * handler that sends the error on): field for field what its error serializer writes.
+ */
+function fastifyErrorBody(statusCode: number, code: string, message: string): string {
+  return JSON.stringify({ statusCode, code, error: STATUS_CODES[statusCode], message });
+}
+
+/**
+ * `payload` with the error's message replaced by the status' reason phrase when it is Fastify's own
+ * serialization of `error`, which ignores `expose` and would show clients what is meant for logs
+ * (a Redis reply, the start of a session key). Any other body was chosen by the app: kept as it is.
+ */
+function withoutDetails(payload: unknown, statusCode: number, error: SessionError): unknown {
+  if (payload !== fastifyErrorBody(statusCode, error.code, error.message)) return payload;
+  return fastifyErrorBody(statusCode, error.code, STATUS_CODES[statusCode] ?? 'Error');
+}
 
 // Async, so that a wrong option rejects app.register() / app.ready() instead of throwing out of the boot loop.
 const plugin: FastifyPluginAsync<SessionOptions<FastifyRequest>> = async (fastify, options) => {
@@ -42,7 +65,15 @@ const plugin: FastifyPluginAsync<SessionOptions<FastifyRequest>> = async (fastif
     (request as Decorated)[handleKey] = handle;
     next();
   });
+  // Not setErrorHandler: in the app's context (fastify-plugin) it would clash with the app's own.
+  // The app's handler and Fastify's logger get the error untouched; only the body changes, in onSend.
+  fastify.addHook('onError', (request, _reply, error, next) => {
+    if (isSessionError(error)) failures.set(request, error);
+    next();
+  });
   fastify.addHook('onSend', (request, reply, payload, next) => {
+    const failure = failures.get(request);
+    if (failure !== undefined) payload = withoutDetails(payload, reply.statusCode, failure);
     (request as Decorated)[handleKey]?.writeHeaders({
       get: (name) => reply.getHeader(name),
       set: (name, value) => void reply.header(name, value),
@@ -59,9 +90,11 @@ const plugin: FastifyPluginAsync<SessionOptions<FastifyRequest>> = async (fastif
 /**
  * Session plugin for Fastify 5. Register it once, at the root or in the encapsulated context
  * that needs sessions; handlers there get the session as `request.session` (or
- * `request[keyword]`). A `SessionError` thrown by a handler reaches Fastify's error handler,
- * which answers 503 for `STORE_UNAVAILABLE`. Closing the app closes the Redis connection the
- * plugin created itself (a client or store you passed stays open).
+ * `request[keyword]`). A `SessionError` thrown by a handler reaches your error handler (or
+ * Fastify's default one, which logs it) as it is; Fastify's default answer keeps its JSON shape and
+ * the error's `status` (503 for `STORE_UNAVAILABLE`, with `Retry-After: 1`), but the plugin puts
+ * the reason phrase in place of the message, which is for logs. Closing the app closes the Redis
+ * connection the plugin created itself (a client or store you passed stays open).
  *
  * ```ts
  * await app.register(session, { redis: client });

@@ -35,12 +35,16 @@ const STATUS: Record<SessionErrorCode, number> = {
   CSRF_MISMATCH: 403,
 };
 
+/** What a client is told to wait before trying again after a 503. */
+const RETRY_LATER: Readonly<Record<string, string>> = Object.freeze({ 'Retry-After': '1' });
+
 /**
  * The one error type latchkey throws. `code` says what happened, `status` is the HTTP status a
  * framework should answer with (503 for `STORE_UNAVAILABLE`), `cause` holds the underlying error.
  *
- * `status` and `expose` are read by the default error handlers of Express, Fastify and Koa;
- * `getResponse()` by Hono's. So without any app code a store outage becomes a plain 503.
+ * The message is for logs, not for clients: it can quote Redis' reply or the first characters of
+ * a session key. `status`, `headers` and `expose` follow the http-errors conventions that the
+ * default error handlers of Koa, Express and Fastify read, and `getResponse()` is what Hono's reads.
  */
 export class SessionError extends Error {
   /** What went wrong; see {@link SessionErrorCode}. */
@@ -50,6 +54,12 @@ export class SessionError extends Error {
    * mismatch, 409 for a session gone mid-request, 413 for a passed limit, otherwise 500.
    */
   readonly status: number;
+  // Declared, not defined: only a 503 carries the property, so logs of other errors don't show it.
+  /**
+   * Headers for the response, read by the default error handlers of Koa, Express and Fastify:
+   * `Retry-After: 1` when `status` is 503, otherwise none.
+   */
+  declare readonly headers?: Readonly<Record<string, string>>;
   /** Tells frameworks (Koa, http-errors conventions) not to show the message to the client. */
   readonly expose = false;
 
@@ -63,6 +73,7 @@ export class SessionError extends Error {
     this.name = 'SessionError';
     this.code = code;
     this.status = STATUS[code];
+    if (this.status === 503) this.headers = RETRY_LATER;
   }
 
   /**
@@ -71,9 +82,7 @@ export class SessionError extends Error {
    */
   getResponse(): Response {
     const text = STATUS_CODES[this.status] ?? 'Error';
-    const headers: Record<string, string> = { 'content-type': 'text/plain; charset=UTF-8' };
-    if (this.status === 503) headers['retry-after'] = '1';
-    return new Response(text, { status: this.status, headers });
+    return new Response(text, { status: this.status, headers: { 'content-type': 'text/plain; charset=UTF-8', ...this.headers } });
   }
 }
 

@@ -146,6 +146,9 @@ describe('SessionError', () => {
     assert.equal(response.headers.get('retry-after'), '1');
     assert.equal(await response.text(), 'Service Unavailable');
     assert.equal(new SessionError('HEADERS_SENT', 'x').status, 500);
+    // http-errors' `headers`, read by the default error handlers of Koa, Express and Fastify.
+    assert.deepEqual(error.headers, { 'Retry-After': '1' });
+    assert.equal('headers' in new SessionError('HEADERS_SENT', 'x'), false);
   });
 });
 
