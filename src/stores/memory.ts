@@ -20,16 +20,54 @@ export interface MemoryStoreOptions {
    * @default 10000
    */
   maxSessions?: number;
+  /**
+   * Most bytes of sessions kept at once, counted as they take the heap; a write that would pass it
+   * evicts the least recently used sessions (never the one written) until the store is back within
+   * it. A session counts its id, field names and values (their UTF-8 bytes, or two bytes a
+   * character for a string with a character beyond U+00FF, as V8 keeps it), plus 200 bytes a
+   * session and 96 a field for the objects that hold them. Measured on Node 20, a session takes
+   * between half and all of what it counts.
+   *
+   * The default is 10,000 sessions (`maxSessions`) of about 2 kB of data each, or some 120 as
+   * large as the default `limits.maxSessionBytes` (256 KiB) allows: most of even a 128 MiB heap
+   * is left to the app. A session larger than `maxBytes` is still stored, but alone: keep
+   * `maxBytes` well above `limits.maxSessionBytes`.
+   * @default 33554432 (32 MiB)
+   */
+  maxBytes?: number;
 }
 
 /** The defaults of {@link MemoryStoreOptions}. */
-export const DEFAULT_MEMORY_STORE_OPTIONS = { maxSessions: 10_000 } as const;
+export const DEFAULT_MEMORY_STORE_OPTIONS = { maxSessions: 10_000, maxBytes: 32 * 1024 * 1024 } as const;
 
 interface Entry {
   readonly fields: Map<string, string>;
   expiresAt: number;
+  /** What the session counts against `maxBytes`: its id, fields and overheads. */
+  bytes: number;
   /** Whether this entry only remembers that the id was ended (see {@link ENDED_GRACE_MS}). */
-  readonly ended?: true;
+  ended?: true;
+}
+
+/**
+ * Heap a session takes beyond its characters: its entry, its Map with the Map's smallest table, its
+ * slot in the store's Map, the id's string header. Measured, with {@link FIELD_OVERHEAD}, by
+ * test/store/memory-heap-measure.ts, so that no shape of session takes more than it counts.
+ */
+const SESSION_OVERHEAD = 200;
+/**
+ * Heap a field takes beyond its characters: its slots in a Map's table (which doubles as it
+ * fills), two string headers.
+ */
+const FIELD_OVERHEAD = 96;
+
+/** A character V8 cannot keep in one byte; a string holding one takes two bytes a character. */
+const TWO_BYTE = /[\u0100-\uffff]/;
+
+/** What `text` counts against `maxBytes`: its UTF-8 bytes, or what V8 keeps it in if that is more. */
+function bytesOf(text: string): number {
+  const utf8 = Buffer.byteLength(text);
+  return utf8 === text.length || !TWO_BYTE.test(text) ? utf8 : Math.max(utf8, 2 * text.length);
 }
 
 /** An integer as Redis' HINCRBY accepts it: no sign but '-', no leading zeros, no spaces. */
@@ -56,29 +94,51 @@ const SWEEP_LIMIT = 16;
 
 /**
  * Sessions in this process's memory, with the same semantics as {@link RedisStore}: expiry,
- * atomic increments, conditional updates. Bounded in size (least recently used sessions go
- * first), and it never starts a timer, so it never keeps a process alive. Data is lost when the
- * process ends and is not shared between processes: for development, tests and single-process
- * apps that can afford to log everyone out on restart.
+ * atomic increments, conditional updates. Bounded in sessions and in bytes (least recently used
+ * sessions go first), and it never starts a timer, so it never keeps a process alive. Data is lost
+ * when the process ends and is not shared between processes: for development, tests and
+ * single-process apps that can afford to log everyone out on restart.
  */
 export class MemoryStore implements Store {
   readonly #sessions = new Map<string, Entry>();
   readonly #max: number;
+  readonly #maxBytes: number;
+  /** The sum of every entry's `bytes`, kept as they change. */
+  #bytes = 0;
 
   /**
-   * @throws {@link SessionError} `INVALID_OPTIONS` when `maxSessions` is not a positive integer
+   * @throws {@link SessionError} `INVALID_OPTIONS` when `maxSessions` or `maxBytes` is not a
+   * positive integer
    */
   constructor(options: MemoryStoreOptions = {}) {
     const max = options.maxSessions ?? DEFAULT_MEMORY_STORE_OPTIONS.maxSessions;
     if (!Number.isSafeInteger(max) || max < 1) {
       throw new SessionError('INVALID_OPTIONS', `maxSessions must be a whole number above 0, got ${String(max)}`);
     }
+    const maxBytes = options.maxBytes ?? DEFAULT_MEMORY_STORE_OPTIONS.maxBytes;
+    if (!Number.isSafeInteger(maxBytes) || maxBytes < 1) {
+      throw new SessionError(
+        'INVALID_OPTIONS',
+        `maxBytes must be a whole number of bytes above 0, such as 33554432 (32 MiB), got ${String(maxBytes)}; ` +
+          'keep it well above limits.maxSessionBytes, for a session larger than maxBytes evicts every other one',
+      );
+    }
     this.#max = max;
+    this.#maxBytes = maxBytes;
   }
 
   /** How many sessions the store holds now, expired and ended ones not counted. */
   get size(): number {
     return this.ids().length;
+  }
+
+  /**
+   * The bytes the store holds now, as {@link MemoryStoreOptions.maxBytes} counts them, expired
+   * sessions not counted; never more than `maxBytes` unless one session alone is larger.
+   */
+  get bytes(): number {
+    this.#sweep(Infinity);
+    return this.#bytes;
   }
 
   /**
@@ -101,7 +161,7 @@ export class MemoryStore implements Store {
     const entry = this.#sessions.get(id);
     if (entry === undefined) return undefined;
     if (entry.expiresAt <= Date.now()) {
-      this.#sessions.delete(id);
+      this.#delete(id);
       return undefined;
     }
     if (touch) {
@@ -117,7 +177,48 @@ export class MemoryStore implements Store {
     let checked = 0;
     for (const [id, entry] of this.#sessions) {
       if (checked++ >= limit) break;
-      if (entry.expiresAt <= now) this.#sessions.delete(id);
+      if (entry.expiresAt <= now) this.#delete(id);
+    }
+  }
+
+  /** Adds an empty session, counting its id and overhead. */
+  #insert(id: string, expiresAt: number): Entry {
+    const entry: Entry = { fields: new Map(), expiresAt, bytes: SESSION_OVERHEAD + bytesOf(id) };
+    this.#sessions.set(id, entry);
+    this.#bytes += entry.bytes;
+    return entry;
+  }
+
+  /** Removes a session and what it counted. */
+  #delete(id: string): void {
+    const entry = this.#sessions.get(id);
+    if (entry === undefined) return;
+    this.#sessions.delete(id);
+    this.#bytes -= entry.bytes;
+  }
+
+  /** Sets `field` of `entry` to `value`, or deletes it when `value` is `undefined`, keeping the counts. */
+  #set(entry: Entry, field: string, value: string | undefined): void {
+    const old = entry.fields.get(field);
+    let change = 0;
+    if (old !== undefined) change -= FIELD_OVERHEAD + bytesOf(field) + bytesOf(old);
+    if (value === undefined) {
+      entry.fields.delete(field);
+    } else {
+      entry.fields.set(field, value);
+      change += FIELD_OVERHEAD + bytesOf(field) + bytesOf(value);
+    }
+    entry.bytes += change;
+    this.#bytes += change;
+  }
+
+  /** Evicts the least recently used sessions, never `keep`, until the store is within `maxBytes`. */
+  #fit(keep: string): void {
+    if (this.#bytes <= this.#maxBytes) return;
+    this.#sweep(SWEEP_LIMIT);
+    for (const id of this.#sessions.keys()) {
+      if (this.#bytes <= this.#maxBytes) return;
+      if (id !== keep) this.#delete(id);
     }
   }
 
@@ -130,7 +231,7 @@ export class MemoryStore implements Store {
     const created = parseCreatedAt(entry.fields.get(CREATED_AT_FIELD));
     const left = created === undefined ? 0 : created + expiry.maxAgeMs - expiry.now;
     if (left > 0) return Math.min(expiry.ttlMs, left);
-    this.#sessions.delete(id);
+    this.#delete(id);
     return undefined;
   }
 
@@ -144,10 +245,13 @@ export class MemoryStore implements Store {
     return entry;
   }
 
-  /** Replaces `id` with the mark that it ended, kept for {@link ENDED_GRACE_MS}. */
+  /**
+   * Replaces `id` with the mark that it ended, kept for {@link ENDED_GRACE_MS}. Marks hold no
+   * data: they count against `maxSessions` only.
+   */
   #end(id: string): void {
-    this.#sessions.delete(id);
-    this.#sessions.set(id, { fields: new Map(), expiresAt: Date.now() + ENDED_GRACE_MS, ended: true });
+    this.#delete(id);
+    this.#sessions.set(id, { fields: new Map(), expiresAt: Date.now() + ENDED_GRACE_MS, bytes: 0, ended: true });
   }
 
   /** {@inheritDoc Store.load} */
@@ -162,9 +266,11 @@ export class MemoryStore implements Store {
     this.#sweep(SWEEP_LIMIT);
     while (this.#sessions.size >= this.#max) {
       const oldest = this.#sessions.keys().next().value as string;
-      this.#sessions.delete(oldest);
+      this.#delete(oldest);
     }
-    this.#sessions.set(id, { fields: new Map(fields), expiresAt: Date.now() + ttlMs });
+    const entry = this.#insert(id, Date.now() + ttlMs);
+    for (const [field, value] of fields) this.#set(entry, field, value);
+    this.#fit(id);
     return true;
   }
 
@@ -176,10 +282,11 @@ export class MemoryStore implements Store {
     if (ttl === undefined) return false;
     if (!within(entry.fields, set, remove, limits)) throw limitExceeded();
     entry.expiresAt = Date.now() + ttl;
-    for (const [field, value] of set) entry.fields.set(field, value);
-    for (const field of remove) entry.fields.delete(field);
+    for (const [field, value] of set) this.#set(entry, field, value);
+    for (const field of remove) this.#set(entry, field, undefined);
     // Like Redis, which deletes a hash when its last field goes.
-    if (entry.fields.size === 0) this.#sessions.delete(id);
+    if (entry.fields.size === 0) this.#delete(id);
+    this.#fit(id);
     return true;
   }
 
@@ -209,8 +316,9 @@ export class MemoryStore implements Store {
     }
     if (!within(entry.fields, [[field, String(next)], ...set], [], limits)) throw limitExceeded();
     entry.expiresAt = Date.now() + ttl;
-    entry.fields.set(field, String(next));
-    for (const [name, value] of set) entry.fields.set(name, value);
+    this.#set(entry, field, String(next));
+    for (const [name, value] of set) this.#set(entry, name, value);
+    this.#fit(id);
     return next;
   }
 
@@ -226,8 +334,10 @@ export class MemoryStore implements Store {
     for (const [field, value] of change.set) fields.set(field, value);
     if (parseCreatedAt(fields.get(CREATED_AT_FIELD)) === undefined) fields.set(CREATED_AT_FIELD, String(expiry.now));
     this.#end(from);
-    this.#sessions.set(to, { fields, expiresAt: Date.now() + ttl });
-    return new Map(fields);
+    const moved = this.#insert(to, Date.now() + ttl);
+    for (const [field, value] of fields) this.#set(moved, field, value);
+    this.#fit(to);
+    return fields;
   }
 
   /** {@inheritDoc Store.destroy} */
@@ -238,5 +348,6 @@ export class MemoryStore implements Store {
   /** Drops every session. */
   async close(): Promise<void> {
     this.#sessions.clear();
+    this.#bytes = 0;
   }
 }

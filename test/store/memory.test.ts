@@ -1,8 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SessionError } from '../../src/core/errors.js';
-import { MemoryStore } from '../../src/stores/memory.js';
+import { isSessionError, SessionError } from '../../src/core/errors.js';
+import { DEFAULT_MEMORY_STORE_OPTIONS, MemoryStore } from '../../src/stores/memory.js';
+import type { StoreExpiry, StoreField, StoreLimits } from '../../src/stores/store.js';
 import { storeContract } from 'latchkey/testing';
 
 storeContract('MemoryStore', async () => {
@@ -120,5 +121,241 @@ describe('MemoryStore outside the contract', () => {
     await store.close();
     assert.equal(store.size, 0);
     assert.equal(await store.load('s'), null);
+  });
+});
+
+const expiry = (): StoreExpiry => ({ ttlMs: 60_000, maxAgeMs: null, now: Date.now() });
+const roomy: StoreLimits = { maxFields: 1000, maxBytes: 10_000_000 };
+
+/** What a store counts for a session and for a field beyond their characters, read from a store. */
+async function overheads(): Promise<{ session: number; field: number }> {
+  const store = new MemoryStore();
+  await store.create('i', [['a', 'b']], 60_000);
+  const one = store.bytes;
+  await store.create('j', [['a', 'b'], ['c', 'd']], 60_000);
+  const field = store.bytes - one - one - 2;
+  return { session: one - field - 3, field };
+}
+
+/** A full recount of what `store` holds, for stores of ASCII text only. */
+function recount(store: MemoryStore, overhead: { session: number; field: number }): number {
+  let total = 0;
+  for (const id of store.ids()) {
+    total += overhead.session + id.length;
+    for (const [field, value] of store.inspect(id)?.fields ?? []) total += overhead.field + field.length + value.length;
+  }
+  return total;
+}
+
+describe('MemoryStore maxBytes', () => {
+  it('defaults to 32 MiB', () => {
+    assert.equal(DEFAULT_MEMORY_STORE_OPTIONS.maxBytes, 32 * 1024 * 1024);
+  });
+
+  it('counts overheads that are neither nothing nor most of a small session', async () => {
+    const { session, field } = await overheads();
+    assert.ok(session >= 100 && session <= 1000, `a session counts ${session} bytes beyond its characters`);
+    assert.ok(field >= 32 && field <= 256, `a field counts ${field} bytes beyond its characters`);
+  });
+
+  it('evicts the least recently used sessions to make room for a new one', async () => {
+    const fields: StoreField[] = [['name', 'x'.repeat(500)]];
+    const probe = new MemoryStore();
+    await probe.create('a', fields, 60_000);
+    const store = new MemoryStore({ maxBytes: 3 * probe.bytes });
+    for (const id of ['a', 'b', 'c']) assert.equal(await store.create(id, fields, 60_000), true);
+    assert.equal(store.bytes, 3 * probe.bytes, 'three sessions fit');
+    assert.ok(await store.load('a'));
+    assert.equal(await store.create('d', fields, 60_000), true);
+    assert.deepEqual(store.ids(), ['c', 'a', 'd'], 'b, the least recently used, made room');
+    assert.equal(store.bytes, 3 * probe.bytes);
+  });
+
+  it('evicts others, never the session written, when an update grows a session', async () => {
+    const probe = new MemoryStore();
+    await probe.create('a', [['n', '1']], 60_000);
+    const store = new MemoryStore({ maxBytes: 3 * probe.bytes });
+    for (const id of ['a', 'b', 'c']) await store.create(id, [['n', '1']], 60_000);
+    // 'a' is the least recently used until it is written.
+    assert.equal(await store.update('a', [['note', 'x'.repeat(100)]], [], expiry(), roomy), true);
+    assert.deepEqual(store.ids(), ['c', 'a']);
+    assert.equal(store.inspect('a')?.fields.get('note'), 'x'.repeat(100));
+    assert.ok(store.bytes <= 3 * probe.bytes);
+    // A write that does not grow the store evicts nothing.
+    assert.equal(await store.update('c', [['n', '2']], [], expiry(), roomy), true);
+    assert.deepEqual(store.ids(), ['a', 'c']);
+  });
+
+  it('evicts the least recently used session when an increment adds a digit', async () => {
+    const probe = new MemoryStore();
+    await probe.create('a', [['n', '9']], 60_000);
+    const store = new MemoryStore({ maxBytes: 3 * probe.bytes });
+    for (const id of ['a', 'b', 'c']) await store.create(id, [['n', '9']], 60_000);
+    assert.equal(await store.increment('b', 'n', 1, [], expiry(), roomy), 10);
+    assert.deepEqual(store.ids(), ['c', 'b'], 'one more byte: a goes');
+    assert.equal(store.bytes, 3 * probe.bytes - probe.bytes + 1);
+  });
+
+  it('evicts when a move grows a session, never the session moved', async () => {
+    const probe = new MemoryStore();
+    await probe.create('a', [[':c', '1'], ['s', '1']], 60_000);
+    const store = new MemoryStore({ maxBytes: 2 * probe.bytes });
+    for (const id of ['a', 'b']) await store.create(id, [[':c', '1'], ['s', '1']], 60_000);
+    // 'a' moves to 'z' (same length) with one more character: 'b' goes; the mark of 'a' counts nothing.
+    assert.ok(await store.move('a', 'z', { set: [['s', '12']], remove: [] }, expiry()));
+    assert.deepEqual(store.ids(), ['z']);
+    assert.equal(store.bytes, probe.bytes + 1);
+  });
+
+  it('stores a session larger than maxBytes alone, and lets it go for the next one', async () => {
+    const store = new MemoryStore({ maxBytes: 1000 });
+    await store.create('a', [['n', '1']], 60_000);
+    await store.create('b', [['n', '1']], 60_000);
+    assert.equal(await store.create('large', [['note', 'x'.repeat(2000)]], 60_000), true);
+    assert.deepEqual(store.ids(), ['large']);
+    assert.ok(store.bytes > 2000);
+    assert.equal(await store.create('c', [['n', '1']], 60_000), true);
+    assert.deepEqual(store.ids(), ['c']);
+    assert.ok(store.bytes <= 1000);
+  });
+
+  it('gives back what a session counted when it is deleted, moved, emptied, destroyed or closed', async () => {
+    const store = new MemoryStore();
+    const fields: StoreField[] = [['a', '1'], ['b', 'two']];
+    await store.create('s', fields, 60_000);
+    const one = store.bytes;
+    await store.create('t', fields, 60_000);
+    assert.equal(store.bytes, 2 * one);
+    await store.update('t', [['c', 'x'.repeat(50)]], [], expiry(), roomy);
+    await store.update('t', [], ['c'], expiry(), roomy);
+    assert.equal(store.bytes, 2 * one, 'a field added and deleted again');
+    await store.update('t', [], ['a', 'b'], expiry(), roomy);
+    assert.equal(store.inspect('t'), undefined, 'a session without fields is gone');
+    assert.equal(store.bytes, one);
+    await store.create('t', fields, 60_000);
+    assert.ok(await store.move('t', 'u', { set: [], remove: [] }, expiry()));
+    assert.ok(store.bytes > 2 * one, 'the moved session holds a created-at time now');
+    await store.destroy('u');
+    assert.equal(store.bytes, one, 'the mark of an ended session counts nothing');
+    await store.destroy('s');
+    await store.destroy('s');
+    assert.equal(store.bytes, 0);
+    await store.create('s', fields, 60_000);
+    await store.close();
+    assert.equal(store.bytes, 0);
+  });
+
+  it('gives back what expired sessions counted, and lets them make room before live ones', async () => {
+    const probe = new MemoryStore();
+    await probe.create('a', [['n', '0']], 60_000);
+    const store = new MemoryStore({ maxBytes: 2 * probe.bytes });
+    await store.create('b', [['n', '0']], 60_000);
+    await store.create('a', [['n', '0']], 30);
+    assert.equal(store.bytes, 2 * probe.bytes);
+    await sleep(60);
+    assert.equal(store.bytes, probe.bytes);
+    await store.create('c', [['n', '0']], 60_000);
+    assert.deepEqual(store.ids(), ['b', 'c']);
+  });
+
+  it('gives back what a session past its absolute lifetime counted', async () => {
+    const store = new MemoryStore();
+    await store.create('live', [['n', '0']], 60_000);
+    const live = store.bytes;
+    await store.create('old', [[':c', String(Date.now() - 10_000)]], 60_000);
+    assert.equal(await store.update('old', [['n', '1']], [], { ...expiry(), maxAgeMs: 5000 }, roomy), false);
+    assert.equal(store.bytes, live);
+  });
+
+  it("counts a string's UTF-8 bytes, or two a character when V8 keeps it at two", async () => {
+    const counted = async (value: string): Promise<number> => {
+      const store = new MemoryStore();
+      await store.create('s', [['v', value]], 60_000);
+      return store.bytes;
+    };
+    const ascii = await counted('x'.repeat(100));
+    assert.equal(await counted('é' + 'x'.repeat(99)), ascii + 1, 'é is 2 bytes in UTF-8, 1 in V8');
+    assert.equal(await counted('ā' + 'x'.repeat(99)), ascii + 100, 'one ā makes V8 keep all 100 characters at 2 bytes');
+    assert.equal(await counted('中'.repeat(100)), ascii + 200, '中 is 3 bytes in UTF-8, more than 2 in V8');
+    assert.equal(await counted('😀'.repeat(50)), ascii + 100, 'an emoji is 4 bytes in UTF-8 and two characters of 2 bytes in V8');
+  });
+
+  it('keeps an exact count within maxBytes through any sequence of operations', async () => {
+    const overhead = await overheads();
+    const maxBytes = 4000;
+    const store = new MemoryStore({ maxBytes });
+    // A small deterministic generator (mulberry32), so a failure can be replayed.
+    let seed = 42;
+    const random = (below: number): number => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return (((t ^ (t >>> 14)) >>> 0) % below);
+    };
+    const text = (): string => 'x'.repeat(random(600));
+    const fields = (): StoreField[] => Array.from({ length: 1 + random(4) }, () => [`f${random(6)}`, text()] as const);
+    const ids = Array.from({ length: 12 }, (_, i) => `session-${i}`);
+    // An id once ended stays marked for a minute, so it is replaced in the set by a fresh one.
+    let fresh = ids.length;
+    const retire = (id: string): void => void ids.splice(ids.indexOf(id), 1, `session-${fresh++}`);
+    let evictions = 0;
+    for (let step = 0; step < 3000; step++) {
+      const id = ids[random(ids.length)] as string;
+      const others = store.ids().filter((other) => other !== id);
+      let written = false;
+      const op = random(7);
+      try {
+        switch (op) {
+          case 0:
+            written = await store.create(id, fields(), 60_000);
+            break;
+          case 1:
+            written = await store.update(id, fields(), [], expiry(), roomy);
+            break;
+          case 2:
+            // May remove the last fields, and with them the session.
+            await store.update(id, [], [`f${random(6)}`, `f${random(6)}`], expiry(), roomy);
+            break;
+          case 3:
+            written = (await store.increment(id, 'n', random(2000) - 1000, [['s', String(step)]], expiry(), roomy)) !== null;
+            break;
+          case 4:
+            await store.load(id);
+            break;
+          case 5: {
+            // Moves the session to another id of the set that holds no session now, if any.
+            const to = ids.find((other) => other !== id && store.inspect(other) === undefined);
+            if (to !== undefined && (await store.move(id, to, { set: [['s', text()]], remove: [] }, expiry())) !== null) {
+              assert.ok(store.inspect(to), `step ${step}: the session moved to was evicted`);
+              retire(id);
+            }
+            break;
+          }
+          default:
+            await store.destroy(id);
+            retire(id);
+        }
+      } catch (error) {
+        // Each changes nothing: a write to an id ended (destroyed or moved away) a moment ago, a
+        // counter pushed past its range, a move onto an id that still holds the mark of an ended session.
+        const expected = isSessionError(error, 'SESSION_GONE') || isSessionError(error, 'INVALID_ARGUMENT') || isSessionError(error, 'STORE_ERROR');
+        if (!expected) throw error;
+      }
+      assert.equal(store.bytes, recount(store, overhead), `step ${step}`);
+      assert.ok(store.bytes <= maxBytes, `step ${step}: ${store.bytes} bytes`);
+      if (written) assert.ok(store.inspect(id), `step ${step}, op ${op}: the session written was evicted`);
+      if (others.some((other) => store.inspect(other) === undefined)) evictions++;
+    }
+    assert.ok(evictions > 100, `${evictions} writes evicted sessions`);
+  });
+
+  it('rejects maxBytes that is not a whole number above 0 with INVALID_OPTIONS, and says why it matters', () => {
+    assertInvalidOptions(() => new MemoryStore({ maxBytes: 0 }));
+    assertInvalidOptions(() => new MemoryStore({ maxBytes: -1 }));
+    assertInvalidOptions(() => new MemoryStore({ maxBytes: 1.5 }));
+    assertInvalidOptions(() => new MemoryStore({ maxBytes: Number.NaN }));
+    assertInvalidOptions(() => new MemoryStore({ maxBytes: Infinity }));
+    assertInvalidOptions(() => new MemoryStore({ maxBytes: '1mb' as unknown as number }));
+    assert.throws(() => new MemoryStore({ maxBytes: 0 }), /maxBytes must be a whole number of bytes above 0.*got 0.*limits\.maxSessionBytes/);
   });
 });
