@@ -184,12 +184,14 @@ describe('MemoryStore outside the contract', () => {
 
   it('maxSessions: an expired session makes room before a live one is evicted', async () => {
     const store = new MemoryStore({ maxSessions: 2 });
-    await store.create('expiring', [['n', '0']], 30);
+    // The live session is the least recently used, so plain LRU eviction would pick it.
     await store.create('live', [['n', '0']], 60_000);
+    await store.create('expiring', [['n', '0']], 30);
     await sleep(60);
     await store.create('new', [['n', '0']], 60_000);
-    assert.ok(await store.load('live'));
+    assert.ok(await store.load('live'), 'the live session was kept');
     assert.ok(await store.load('new'));
+    assert.deepEqual(store.ids().sort(), ['live', 'new']);
   });
 
   it('rejects maxSessions that is not a whole number above 0 with INVALID_OPTIONS', () => {
