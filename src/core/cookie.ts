@@ -155,8 +155,8 @@ function cookieDomainsOf(host: string | undefined): string[] {
  * once per Secure flag; each response then only puts the id (and its signature) and Max-Age in
  * front, which is safe because they are base64url and digits and need no encoding.
  *
- * @throws {@link SessionError} `INVALID_OPTIONS` when the cookie would pass 4096 bytes, the most
- *   browsers keep
+ * @throws {@link SessionError} `INVALID_OPTIONS` when the line that sets the cookie or the one that
+ *   clears it would pass 4096 bytes, the most browsers keep; the message names the line
  */
 export function createCookieWriter(options: ResolvedOptions): CookieWriter {
   const name = options.cookieName;
@@ -179,11 +179,19 @@ export function createCookieWriter(options: ResolvedOptions): CookieWriter {
 
   // The longest Max-Age these options give a cookie: the whole absolute lifetime.
   const maxAge = options.cookieLifetime === null ? undefined : Math.min(MAX_COOKIE_AGE, Math.ceil(options.absoluteLifetime ?? Infinity));
-  const longest = Math.max(Buffer.byteLength(session(createSessionId(), true, maxAge)), Buffer.byteLength(cleared[1]));
-  if (longest > MAX_COOKIE_BYTES) {
+  const sessionBytes = Buffer.byteLength(session(createSessionId(), true, maxAge));
+  const clearedBytes = Buffer.byteLength(cleared[1]);
+  const over = Math.max(sessionBytes, clearedBytes) - MAX_COOKIE_BYTES;
+  if (over > 0) {
+    // Both lines carry the name, path and domain, so shortening those by the larger excess fixes both.
+    const [line, bytes] =
+      sessionBytes >= clearedBytes
+        ? ['the Set-Cookie line that sets the session cookie', sessionBytes]
+        : ['the Set-Cookie line that clears the session cookie (sent when a session is destroyed)', clearedBytes];
     throw new SessionError(
       'INVALID_OPTIONS',
-      `the session cookie would be ${longest} bytes, over the ${MAX_COOKIE_BYTES} browsers keep; shorten cookieName, path or domain`,
+      `${line} would be ${bytes} bytes, ${over} over the ${MAX_COOKIE_BYTES} browsers keep, so browsers would ignore it; ` +
+        `shorten cookieName, path or domain by at least ${over} byte${over === 1 ? '' : 's'}`,
     );
   }
   return {

@@ -2,6 +2,7 @@
 // the Store methods only (plus an optional helper that reads the real remaining time to live).
 import * as nodeTest from 'node:test';
 import assert from 'node:assert/strict';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SessionError } from '../core/errors.js';
@@ -13,7 +14,11 @@ export interface StoreFixture {
   readonly store: Store;
   /**
    * Remaining time to live of the entry `id` in ms; -2 when it does not exist (as Redis' PTTL
-   * says). Without it, the contract checks expiry only by waiting for it.
+   * says). Without it the contract cannot check the time to live a write sets (reset by each
+   * write, capped at the absolute deadline, left alone by a refused write), nor that a removed
+   * entry is gone rather than only unreadable: the tests that check those run their other checks
+   * and are then marked skipped, with the reason, where the runner can skip a test once it runs
+   * (node:test, Vitest, Mocha); under Jest, which cannot, they fail and ask for `ttlOf`.
    */
   ttlOf?(id: string): Promise<number>;
   /** Releases what `setup` opened; called once after the tests. */
@@ -59,7 +64,9 @@ async function rejectsWithCode(promise: Promise<unknown>, code: SessionError['co
 /**
  * The test functions the contract registers its tests with. By default those of `node:test`;
  * pass Vitest's or Jest's (`{ describe, it, before: beforeAll, after: afterAll }`) to run the
- * contract there.
+ * contract there. A test skips itself through the context the runner calls it with: the first
+ * argument (node:test's `t.skip(reason)`, Vitest's `context.skip(note)`) or `this` (Mocha's
+ * `this.skip()`).
  */
 export interface TestApi {
   describe(name: string, body: () => void): unknown;
@@ -74,6 +81,21 @@ const NODE_TEST: TestApi = {
   before: (body) => nodeTest.before(body),
   after: (body) => nodeTest.after(body),
 };
+
+/** The checks the running test could not make, counted by the TTL helpers of {@link storeContract}. */
+interface Unchecked {
+  count: number;
+}
+
+/** The runner's way to mark the running test skipped, found on its context or `this`. */
+function skipOf(...holders: unknown[]): ((reason: string) => void) | undefined {
+  for (const holder of holders) {
+    if ((typeof holder === 'object' || typeof holder === 'function') && holder !== null && typeof (holder as { skip?: unknown }).skip === 'function') {
+      return (reason) => (holder as { skip(reason: string): void }).skip(reason);
+    }
+  }
+  return undefined;
+}
 
 /**
  * Registers `describe(name)` with the tests of the {@link Store} contract: every operation, its
@@ -93,7 +115,28 @@ const NODE_TEST: TestApi = {
  * @param test - the test functions to register with; `node:test`'s by default
  */
 export function storeContract(name: string, setup: () => Promise<StoreFixture>, test: TestApi = NODE_TEST): void {
-  const { describe, it, before, after } = test;
+  const { describe, before, after } = test;
+  const unchecked = new AsyncLocalStorage<Unchecked>();
+
+  /**
+   * Registers a test that, when it could not make some of its checks for want of `ttlOf`, marks
+   * itself skipped with the reason once the others passed, or fails where the runner cannot skip.
+   */
+  const it = (title: string, body: () => Promise<void>): unknown =>
+    // A body without declared parameters: Jest would take one as a done callback.
+    test.it(title, async function (this: unknown) {
+      const state: Unchecked = { count: 0 };
+      await unchecked.run(state, body);
+      if (state.count === 0) return;
+      const reason = `the fixture gives no ttlOf: ${state.count} time-to-live check${state.count === 1 ? '' : 's'} did not run (the rest of this test passed)`;
+      // eslint-disable-next-line prefer-rest-params -- the runner's context, read without declaring a parameter
+      const skip = skipOf(arguments[0], this);
+      if (skip === undefined) {
+        throw new Error(`${reason}, and this test runner cannot mark a test skipped once it runs: give ttlOf(id), the remaining time to live in ms (-2 when missing), or run the contract under node:test, Vitest or Mocha`);
+      }
+      skip(reason);
+    });
+
   describe(name, () => {
     let fixture: StoreFixture | undefined;
 
@@ -110,17 +153,23 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
       return fixture.store;
     };
 
-    /** The remaining TTL, or `undefined` when the fixture cannot tell. */
-    const ttl = async (id: string): Promise<number | undefined> => (fixture?.ttlOf ? fixture.ttlOf(id) : undefined);
+    /** The remaining TTL, or `undefined`, counted as a check not made, when the fixture cannot tell. */
+    const ttl = async (id: string): Promise<number | undefined> => {
+      if (fixture?.ttlOf) return fixture.ttlOf(id);
+      const state = unchecked.getStore();
+      if (state === undefined) throw new Error('a time-to-live check ran outside a test of the contract');
+      state.count++;
+      return undefined;
+    };
 
-    /** Asserts the TTL of `id` is above `min` and at most `max` (skipped without ttlOf). */
+    /** Asserts the TTL of `id` is above `min` and at most `max` (the test is skipped without ttlOf). */
     const assertTtl = async (id: string, min: number, max: number): Promise<void> => {
       const left = await ttl(id);
       if (left === undefined) return;
       assert.ok(left > min && left <= max, `TTL of ${id} should be in (${min}, ${max}], got ${left}`);
     };
 
-    /** Asserts `id` does not exist, through load and (when available) the TTL. */
+    /** Asserts `id` does not exist, through load and the TTL (the test is skipped without ttlOf). */
     const assertMissing = async (id: string): Promise<void> => {
       assert.equal(await store().load(id), null, `${id} should not exist`);
       const left = await ttl(id);

@@ -322,16 +322,22 @@ export interface StoreUnderTest {
 /** A store wrapper that counts operations: each operation is one round trip to the backend. */
 export class CountingStore implements Store {
   calls = 0;
+  /** Every operation in order (a load that refreshes the expiry as `load+refresh`), since the store's reset(). */
+  readonly ops: string[] = [];
   readonly inner: Store;
   constructor(inner: Store) {
     this.inner = inner;
   }
-  load: Store['load'] = (...args) => (this.calls++, this.inner.load(...args));
-  create: Store['create'] = (...args) => (this.calls++, this.inner.create(...args));
-  update: Store['update'] = (...args) => (this.calls++, this.inner.update(...args));
-  increment: Store['increment'] = (...args) => (this.calls++, this.inner.increment(...args));
-  move: Store['move'] = (...args) => (this.calls++, this.inner.move(...args));
-  destroy: Store['destroy'] = (...args) => (this.calls++, this.inner.destroy(...args));
+  #count(op: string): void {
+    this.calls++;
+    this.ops.push(op);
+  }
+  load: Store['load'] = (...args) => (this.#count('load'), this.inner.load(...args));
+  create: Store['create'] = (...args) => (this.#count('create'), this.inner.create(...args));
+  update: Store['update'] = (...args) => (this.#count('update'), this.inner.update(...args));
+  increment: Store['increment'] = (...args) => (this.#count('increment'), this.inner.increment(...args));
+  move: Store['move'] = (...args) => (this.#count('move'), this.inner.move(...args));
+  destroy: Store['destroy'] = (...args) => (this.#count('destroy'), this.inner.destroy(...args));
   close: Store['close'] = () => this.inner.close();
 }
 
@@ -388,6 +394,7 @@ async function redisBacked(name: string, connect: (url: string) => Promise<{ cli
       await redis.command('FLUSHALL');
       await redis.resetStats();
       store.calls = 0;
+      store.ops.length = 0;
     },
     async close() {
       await close();
@@ -433,6 +440,7 @@ export const STORES: Record<string, () => Promise<StoreUnderTest>> = {
       async reset() {
         await memory.close();
         store.calls = 0;
+        store.ops.length = 0;
       },
       close: () => memory.close(),
     };

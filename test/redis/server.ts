@@ -25,7 +25,7 @@ export interface RedisServer {
   monitor(): Promise<{ stop(): Promise<number> }>;
   /** Kills the process (SIGKILL) and waits until it is gone. */
   kill(): Promise<void>;
-  /** Starts the process again on the same port, empty, and waits for PING. */
+  /** Starts the process again on the same port, and waits for PING; empty unless `persist` was asked for. */
   restart(): Promise<void>;
   /** Stops the process and removes its directory. */
   stop(): Promise<void>;
@@ -281,14 +281,15 @@ export async function spawnRedis(options: SpawnRedisOptions): Promise<RedisProce
 }
 
 /**
- * Starts `redis-server` on a free loopback port (never 6379), with no persistence, and waits
- * until it answers PING.
+ * Starts `redis-server` on a free loopback port (never 6379) and waits until it answers PING.
+ * Without `persist` it keeps nothing on disk; with it, every write goes to an append-only file
+ * before Redis answers, so what was written survives a kill and comes back on restart.
  */
-export async function startRedis(): Promise<RedisServer> {
+export async function startRedis(options: { readonly persist?: boolean } = {}): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-redis-'));
   let redis: RedisProcess;
   try {
-    redis = await spawnRedis({ dir, config: ['loglevel warning'] });
+    redis = await spawnRedis({ dir, config: ['loglevel warning', ...(options.persist ? ['appendonly yes', 'appendfsync always'] : [])] });
   } catch (error) {
     rmSync(dir, { recursive: true, force: true });
     throw error;

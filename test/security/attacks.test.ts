@@ -502,7 +502,9 @@ describe('attacks', () => {
           assert.equal(statuses.filter((status) => status === 200).length, 4, statuses.join());
           assert.equal(statuses.filter((status) => status === 413).length, 26, statuses.join());
           assert.equal(userFields(await fixture.sut.hash(id)).size, 5);
-          for (const error of takeErrors()) assert.ok(isSessionError(error, 'LIMIT_EXCEEDED'), String(error));
+          const errors = takeErrors();
+          assert.equal(errors.length, 26, 'every refused write took the error path');
+          for (const error of errors) assert.ok(isSessionError(error, 'LIMIT_EXCEEDED'), String(error));
 
           const bytes = new Browser(url);
           await bytes.json('/set?key=a&value=1');
@@ -512,7 +514,9 @@ describe('attacks', () => {
           // 30 + 2 + 3 × 102 = 338: three 100-byte values fit, a fourth would not.
           assert.equal(fills.filter((response) => response.status === 200).length, 3);
           assert.ok(storedBytes(await fixture.sut.hash(bytesId)) <= LIMITS.maxSessionBytes);
-          takeErrors();
+          const byteErrors = takeErrors();
+          assert.equal(byteErrors.length, 7, 'every refused write took the error path');
+          for (const error of byteErrors) assert.ok(isSessionError(error, 'LIMIT_EXCEEDED'), String(error));
         });
       });
     });

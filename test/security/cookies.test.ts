@@ -284,20 +284,53 @@ describe('cookies and headers', () => {
           }
         });
 
-        it('keeps the clearing Set-Cookie within 4096 bytes with cookieLifetime: null', async () => {
-          // Without Max-Age the session line is 90 bytes + the path: this path makes it exactly 4096.
-          const path = `/${'p'.repeat(4005)}`;
-          let seen: Map<string, string[]>;
-          try {
-            seen = await everyCookie({ path, secure: true, cookieLifetime: null, absoluteLifetime: null });
-          } catch (error) {
-            // Refusing these options at start-up would be fine too.
-            assert.ok(isSessionError(error, 'INVALID_OPTIONS'), String(error));
-            return;
-          }
-          for (const [kind, lines] of seen) {
-            for (const line of lines) assert.ok(Buffer.byteLength(line) <= MAX_COOKIE_BYTES, `${kind}: ${Buffer.byteLength(line)} bytes`);
-          }
+        /** Starts an app with `options` and asserts it is refused with INVALID_OPTIONS whose message matches `message`. */
+        async function refusedWith(options: SessionOptions, message: RegExp, what: string): Promise<void> {
+          await assert.rejects(
+            fixture.start(options, routes()),
+            (error: unknown) => {
+              assert.ok(isSessionError(error, 'INVALID_OPTIONS'), `${what}: ${String(error)}`);
+              assert.match(error.message, message, what);
+              return true;
+            },
+            what,
+          );
+        }
+
+        it('keeps the clearing Set-Cookie within 4096 bytes with cookieLifetime: null, and names the line that is too long', async () => {
+          // Without Max-Age the clearing line is the longer one:
+          //   session=; Max-Age=0; Path=<path>; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=Lax
+          // is 97 bytes + the path, where the session line (session=<43>; Path=<path>; HttpOnly; Secure; SameSite=Lax)
+          // is 90 + the path. A 3999-byte path makes the clearing line exactly 4096 bytes.
+          const options = { secure: true, cookieLifetime: null, absoluteLifetime: null } as const;
+          const path = `/${'p'.repeat(3998)}`;
+          const seen = await everyCookie({ ...options, path });
+          checkAll(seen, { name: 'session', secure: true, sameSite: 'Lax', path }, ['create', 'regenerate', 'destroy', 'clear']);
+          const lengths = (kinds: readonly string[]): number[] => kinds.flatMap((kind) => (seen.get(kind) ?? []).map((line) => Buffer.byteLength(line)));
+          assert.deepEqual([...new Set(lengths(['destroy', 'clear']))], [MAX_COOKIE_BYTES], 'every clearing line is exactly 4096 bytes');
+          assert.deepEqual([...new Set(lengths(['create', 'regenerate']))], [MAX_COOKIE_BYTES - 7], 'every session line is 4089 bytes');
+
+          // One byte more, and it is the clearing line that is too long.
+          await refusedWith(
+            { ...options, path: `${path}p` },
+            /the Set-Cookie line that clears the session cookie .*would be 4097 bytes, 1 over the 4096 browsers keep.*shorten cookieName, path or domain by at least 1 byte$/,
+            'a clearing line one byte too long',
+          );
+        });
+
+        it('names the session line when that is the one too long', async () => {
+          // With Max-Age=1800 the session line (104 bytes + the path) is longer than the clearing line (97 + the path).
+          await refusedWith(
+            { secure: true, path: `${longest}p` },
+            /the Set-Cookie line that sets the session cookie would be 4097 bytes, 1 over the 4096 browsers keep.*shorten cookieName, path or domain by at least 1 byte$/,
+            'a session line one byte too long',
+          );
+          // A signed session line carries 44 more bytes (".<signature>"), all of them counted.
+          await refusedWith(
+            { path: longest, secrets: CURRENT },
+            /the Set-Cookie line that sets the session cookie would be 4140 bytes, 44 over the 4096 browsers keep.*by at least 44 bytes$/,
+            'a signed session line 44 bytes too long',
+          );
         });
       });
 

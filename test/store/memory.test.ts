@@ -1,10 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isSessionError, SessionError } from '../../src/core/errors.js';
 import { DEFAULT_MEMORY_STORE_OPTIONS, MemoryStore } from '../../src/stores/memory.js';
 import type { StoreExpiry, StoreField, StoreLimits } from '../../src/stores/store.js';
-import { storeContract } from 'latchkey/testing';
+import { storeContract, type StoreFixture } from 'latchkey/testing';
 
 storeContract('MemoryStore', async () => {
   const store = new MemoryStore();
@@ -27,6 +28,116 @@ describe('storeContract with the test functions of another runner', () => {
     assert.ok(seen.it >= 36, `registered ${seen.it} tests`);
     assert.ok(seen.describe >= 10, `registered ${seen.describe} groups`);
     assert.deepEqual([seen.before, seen.after], [1, 1]);
+  });
+});
+
+/** A test body as the contract registers it, called the way a runner calls it. */
+type Body = (this: unknown, context?: unknown) => Promise<void>;
+
+/** Registers the contract on `fixture` through recording test functions; resolves its tests by name, set up. */
+async function recordContract(fixture: () => StoreFixture): Promise<{ bodies: Map<string, Body>; close(): Promise<void> }> {
+  const bodies = new Map<string, Body>();
+  const hooks: Array<() => Promise<void>> = [];
+  const closers: Array<() => Promise<void>> = [];
+  storeContract('recorded', async () => fixture(), {
+    describe: (_name, body) => body(),
+    it: (name, body) => void bodies.set(name, body as Body),
+    before: (body) => void hooks.push(body),
+    after: (body) => void closers.push(body),
+  });
+  for (const hook of hooks) await hook();
+  return { bodies, close: async () => void (await Promise.all(closers.map((close) => close()))) };
+}
+
+/** What the runner's skip was told; thrown like Vitest's and Mocha's skip, which end the test. */
+class Skipped extends Error {}
+
+describe('storeContract without ttlOf: the checks it cannot make are skipped visibly, never passed in silence', () => {
+  const TTL_ONLY = 'does not change the TTL';
+  const WITH_TTL = 'update, increment and move never set a TTL past what is left of it';
+  const NO_TTL = 'counts a missing field as 0 and resolves the new value';
+  const memory = (ttl: boolean) => (): StoreFixture => {
+    const store = new MemoryStore();
+    return { store, close: () => store.close(), ...(ttl && { ttlOf: async (id: string) => store.inspect(id)?.ttlMs ?? -2 }) };
+  };
+
+  it('registers test bodies that declare no parameter, so Jest never takes one for a done callback', async () => {
+    const { bodies, close } = await recordContract(memory(false));
+    try {
+      assert.ok(bodies.size >= 36);
+      assert.deepEqual([...bodies].filter(([, body]) => body.length !== 0).map(([name]) => name), []);
+    } finally {
+      await close();
+    }
+  });
+
+  it("skips, with the reason, through the context's skip (node:test, Vitest) or this.skip (Mocha), after the other checks ran", async () => {
+    const { bodies, close } = await recordContract(memory(false));
+    try {
+      for (const style of ['context', 'this'] as const) {
+        const notes: string[] = [];
+        const runner = {
+          skip(note: string): never {
+            notes.push(note);
+            throw new Skipped(note);
+          },
+        };
+        const run = (name: string): Promise<void> => {
+          const body = bodies.get(name);
+          assert.ok(body, `the contract has a test named '${name}'`);
+          return style === 'context' ? body.call(undefined, runner) : body.call(runner);
+        };
+        for (const name of [TTL_ONLY, WITH_TTL]) {
+          await assert.rejects(run(name), Skipped, `${style}: ${name}`);
+        }
+        assert.equal(notes.length, 2, style);
+        assert.match(notes[0] as string, /^the fixture gives no ttlOf: 1 time-to-live check did not run \(the rest of this test passed\)$/);
+        assert.match(notes[1] as string, /^the fixture gives no ttlOf: 3 time-to-live checks did not run/);
+        await run(NO_TTL);
+        assert.equal(notes.length, 2, `${style}: a test without TTL checks is not skipped`);
+      }
+    } finally {
+      await close();
+    }
+  });
+
+  it('fails, asking for ttlOf, where the runner cannot skip a running test (Jest)', async () => {
+    const { bodies, close } = await recordContract(memory(false));
+    try {
+      await assert.rejects((bodies.get(TTL_ONLY) as Body).call(undefined), /the fixture gives no ttlOf: 1 time-to-live check did not run.*cannot mark a test skipped once it runs: give ttlOf\(id\)/);
+      await (bodies.get(NO_TTL) as Body).call(undefined);
+    } finally {
+      await close();
+    }
+  });
+
+  it('neither skips nor fails with ttlOf', async () => {
+    const { bodies, close } = await recordContract(memory(true));
+    try {
+      const runner = { skip: (note: string) => assert.fail(`skipped: ${note}`) };
+      for (const name of [TTL_ONLY, WITH_TTL, NO_TTL]) await (bodies.get(name) as Body).call(undefined, runner);
+    } finally {
+      await close();
+    }
+  });
+
+  it('shows as skipped, with the reason, in what node:test reports', () => {
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=tap', 'test/store/contract-without-ttl.ts'], {
+      encoding: 'utf8',
+      env: { ...process.env, NODE_TEST_CONTEXT: undefined },
+      timeout: 60_000,
+    });
+    assert.equal(child.status, 0, `${child.stdout.slice(-3000)}\n${child.stderr}`);
+    const count = (what: string): number => Number(new RegExp(`^# ${what} (\\d+)$`, 'm').exec(child.stdout)?.[1]);
+    assert.equal(count('fail'), 0);
+    assert.ok(count('skipped') >= 20, `skipped ${count('skipped')}`);
+    assert.ok(count('pass') >= 10, `passed ${count('pass')}`);
+    const results = [...child.stdout.matchAll(/^\s*ok \d+ - (.*)$/gm)].map((match) => match[1] as string);
+    const skipped = results.filter((line) => line.includes('# SKIP'));
+    assert.equal(skipped.length, count('skipped'));
+    for (const line of skipped) assert.match(line, /# SKIP the fixture gives no ttlOf: \d+ time-to-live checks? did not run \(the rest of this test passed\)$/);
+    for (const name of [TTL_ONLY, WITH_TTL]) assert.ok(skipped.some((line) => line.startsWith(`${name} # SKIP`)), `${name} is reported skipped`);
+    assert.ok(results.includes(NO_TTL), `${NO_TTL} is reported passed`);
   });
 });
 
@@ -74,12 +185,14 @@ describe('MemoryStore outside the contract', () => {
 
   it('maxSessions: an expired session makes room before a live one is evicted', async () => {
     const store = new MemoryStore({ maxSessions: 2 });
-    await store.create('expiring', [['n', '0']], 30);
+    // The live session is the least recently used, so plain LRU eviction would pick it.
     await store.create('live', [['n', '0']], 60_000);
+    await store.create('expiring', [['n', '0']], 30);
     await sleep(60);
     await store.create('new', [['n', '0']], 60_000);
-    assert.ok(await store.load('live'));
+    assert.ok(await store.load('live'), 'the live session was kept');
     assert.ok(await store.load('new'));
+    assert.deepEqual(store.ids().sort(), ['live', 'new']);
   });
 
   it('rejects maxSessions that is not a whole number above 0 with INVALID_OPTIONS', () => {
