@@ -31,6 +31,8 @@ export interface NodeRedisSentinelLike {
 export interface IoRedisLike {
   call(command: string, ...args: string[]): Promise<unknown>;
   readonly status: string;
+  /** The connection of a standalone client (none on a cluster client). */
+  readonly stream?: { readonly writable: boolean };
   /** ioredis' event emitter; latchkey listens for `close` (see {@link toSendCommand}). */
   on?(event: 'close', listener: () => void): unknown;
 }
@@ -99,7 +101,9 @@ export function toSendCommand(client: RedisClientLike): SendCommand {
     const io = client;
     const lost = connectionLoss(io);
     return failFast(
-      () => io.status === 'ready',
+      // Once the connection has ended and until it closes, ioredis still says 'ready' but keeps
+      // commands for the next connection, which would run them after latchkey gave up on them.
+      () => io.status === 'ready' && io.stream?.writable !== false,
       (_key, [command, ...rest]) => Promise.race([io.call(command as string, ...rest), lost()]),
     );
   }
