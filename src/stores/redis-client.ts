@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { createRequire } from 'node:module';
 import { SessionError } from '../core/errors.js';
 
@@ -5,6 +6,8 @@ import { SessionError } from '../core/errors.js';
 export interface NodeRedisClientLike {
   sendCommand(args: readonly string[], options?: NodeRedisCommandOptions): Promise<unknown>;
   readonly isReady: boolean;
+  /** node-redis' event emitter; latchkey listens for `reconnecting` (see {@link toSendCommand}). */
+  on?(event: 'reconnecting', listener: () => void): unknown;
 }
 
 /** What latchkey needs of a node-redis (v5+) cluster client made by `createCluster()`. */
@@ -28,6 +31,8 @@ export interface NodeRedisSentinelLike {
 export interface IoRedisLike {
   call(command: string, ...args: string[]): Promise<unknown>;
   readonly status: string;
+  /** The connection of a standalone client (none on a cluster client). */
+  readonly stream?: { readonly writable: boolean };
   /** ioredis' event emitter; latchkey listens for `close` (see {@link toSendCommand}). */
   on?(event: 'close', listener: () => void): unknown;
 }
@@ -56,9 +61,10 @@ export interface RedisConnectionOptions {
 export type SendCommand = ((key: string, args: readonly string[], signal?: AbortSignal) => Promise<unknown>) & {
   /**
    * Whether a command can wait in the client's own queue after latchkey gave up on it (node-redis
-   * Sentinel and Cluster clients queue commands while they switch nodes), so that the caller
-   * should pass a `signal` and abort it on timeout: node-redis then drops the command instead of
-   * running a write the app was told had failed.
+   * Sentinel and Cluster clients queue commands while they switch nodes, a standalone node-redis
+   * client before its first connection), so that the caller should pass a `signal` and abort it
+   * on timeout: node-redis then drops the command instead of running a write the app was told
+   * had failed. It can change from one command to the next: read it for each.
    */
   readonly abortable?: boolean;
 };
@@ -95,7 +101,9 @@ export function toSendCommand(client: RedisClientLike): SendCommand {
     const io = client;
     const lost = connectionLoss(io);
     return failFast(
-      () => io.status === 'ready',
+      // Once the connection has ended and until it closes, ioredis still says 'ready' but keeps
+      // commands for the next connection, which would run them after latchkey gave up on them.
+      () => io.status === 'ready' && io.stream?.writable !== false,
       (_key, [command, ...rest]) => Promise.race([io.call(command as string, ...rest), lost()]),
     );
   }
@@ -110,9 +118,94 @@ export function toSendCommand(client: RedisClientLike): SendCommand {
     const send = failFast(isReady, (_key, args, signal) => sentinel.sendCommand(false, [...args], optionsFor(args, signal)));
     return Object.assign(send, { abortable: true });
   }
-  const single = client as NodeRedisClientLike;
-  return failFast(isReady, (_key, args) => single.sendCommand(args, optionsFor(args)));
+  return nodeRedisSend(client as NodeRedisClientLike);
 }
+
+/** Per node-redis client: its state as {@link nodeRedisSend} sees it, shared by every store using it. */
+interface NodeRedisLink {
+  /** Whether the client has been ready once. */
+  connected: boolean;
+  /** The options of commands sent while the client is ready: they carry the current signal. */
+  plain: NodeRedisCommandOptions | undefined;
+  hgetall: NodeRedisCommandOptions;
+  /** Commands sent with the current signal. */
+  sent: number;
+  /** Moves on to a new signal. */
+  renew(): void;
+}
+
+/**
+ * Commands per signal. node-redis adds a listener to a command's signal, and adding one costs as
+ * much as the signal has listeners already: a signal for every command would be slower still.
+ */
+const COMMANDS_PER_SIGNAL = 8;
+
+const links = new WeakMap<NodeRedisClientLike, NodeRedisLink>();
+
+/**
+ * The state of a node-redis client, with one `reconnecting` listener per client however many
+ * stores share it. A command sent while the client is ready waits in the client's queue until
+ * the next write; if the connection drops first (node-redis still reports itself ready once the
+ * socket has ended and until it has closed), node-redis keeps the command in its offline queue:
+ * it would wait for the command timeout and run when Redis comes back, though latchkey had
+ * answered with an error. Such commands carry a signal that is aborted when the client starts
+ * reconnecting, so node-redis drops them and they fail at once.
+ */
+function linkOf(client: NodeRedisClientLike): NodeRedisLink {
+  const known = links.get(client);
+  if (known) return known;
+  const link: NodeRedisLink = {
+    connected: client.isReady,
+    plain: undefined,
+    hgetall: NODE_REDIS_OPTIONS,
+    sent: 0,
+    renew: () => void (link.sent = 0),
+  };
+  if (typeof client.on === 'function') {
+    // The signals of commands that may still wait to be written, oldest first. node-redis writes
+    // commands in order and removes their listeners as it does, so the oldest empty first.
+    let pending: AbortController[] = [];
+    link.renew = () => {
+      while (pending.length > 0 && getEventListeners((pending[0] as AbortController).signal, 'abort').length === 0) pending.shift();
+      const controller = new AbortController();
+      pending.push(controller);
+      link.plain = { abortSignal: controller.signal };
+      link.hgetall = { ...NODE_REDIS_OPTIONS, abortSignal: controller.signal };
+      link.sent = 0;
+    };
+    link.renew();
+    client.on('reconnecting', () => {
+      for (const controller of pending) controller.abort();
+      pending = [];
+      link.renew();
+    });
+  }
+  links.set(client, link);
+  return link;
+}
+
+/**
+ * A standalone node-redis client's sender. Commands fail at once while a client that was
+ * connected is reconnecting (see {@link failFast}), and those the connection dropped before
+ * writing them fail at once too (see {@link linkOf}). Before the first connection, a command
+ * waits in the client's offline queue with the caller's signal, so that it is dropped when the
+ * caller gives up on it.
+ */
+function nodeRedisSend(client: NodeRedisClientLike): SendCommand {
+  const link = linkOf(client);
+  const send: SendCommand = (_key, args, signal) => {
+    if (client.isReady) {
+      link.connected = true;
+      if (++link.sent > COMMANDS_PER_SIGNAL) link.renew();
+      return client.sendCommand(args, args[0] === 'HGETALL' ? link.hgetall : link.plain);
+    }
+    if (link.connected) return Promise.reject(new Error(RECONNECTING));
+    return client.sendCommand(args, optionsFor(args, signal));
+  };
+  return Object.defineProperty(send, 'abortable', { get: () => !link.connected });
+}
+
+const RECONNECTING = 'the connection to Redis is down and the client is reconnecting';
 
 /** Per ioredis client: the promise that rejects when its current connection closes. */
 const losses = new WeakMap<IoRedisLike, () => Promise<never>>();
@@ -156,7 +249,7 @@ function failFast(isReady: () => boolean, send: SendCommand): SendCommand {
   let connected = false;
   return (key, args, signal) => {
     if (isReady()) connected = true;
-    else if (connected) return Promise.reject(new Error('the connection to Redis is down and the client is reconnecting'));
+    else if (connected) return Promise.reject(new Error(RECONNECTING));
     return send(key, args, signal);
   };
 }
