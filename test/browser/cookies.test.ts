@@ -1,0 +1,129 @@
+// The session cookie as a real browser keeps and sends it: Chromium's own cookie jar, not a parser
+// of Set-Cookie lines, decides what HttpOnly, SameSite, Path and Domain mean.
+import { after, before, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Hono } from 'hono';
+import { serve } from '@hono/node-server';
+import type { Page } from 'playwright-core';
+import { createClient } from 'redis';
+import { RedisStore, type SessionOptions } from '../../src/index.js';
+import { storageId } from '../../src/core/id.js';
+import { session, type SessionEnv } from '../../src/adapters/hono.js';
+import { startRedis, type RedisServer } from '../redis/server.js';
+import { describeInChromium } from './browser.js';
+
+/** The app of the README's first example: remember a name, greet by it. */
+async function startApp(options: SessionOptions): Promise<{ port: number; close(): Promise<void> }> {
+  const middleware = session(options);
+  const app = new Hono<SessionEnv>();
+  app.use(middleware);
+  app.get('/set/:name', async (c) => {
+    const name = c.req.param('name');
+    await c.get('session').set('name', name);
+    return c.text(`Stored ${name}`);
+  });
+  app.get('/', async (c) => {
+    const name = await c.get('session').get('name');
+    return c.text(name === undefined ? "I don't recognize you." : `Hello, ${String(name)}`);
+  });
+  const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server;
+  if (!server.listening) await once(server, 'listening');
+  return {
+    port: (server.address() as AddressInfo).port,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await middleware.close();
+    },
+  };
+}
+
+describeInChromium('the session cookie in Chromium (Hono, RedisStore)', { hosts: ['*.latchkey.test'] }, (chromium) => {
+  let redis: RedisServer;
+  let client: ReturnType<typeof createClient>;
+  let hostOnly: Awaited<ReturnType<typeof startApp>>;
+  let shared: Awaited<ReturnType<typeof startApp>>;
+
+  before(async () => {
+    redis = await startRedis();
+    client = createClient({ url: redis.url });
+    client.on('error', () => {});
+    await client.connect();
+    const store = new RedisStore({ redis: client as never });
+    hostOnly = await startApp({ store });
+    shared = await startApp({ store, domain: 'latchkey.test' });
+  });
+  after(async () => {
+    await hostOnly?.close();
+    await shared?.close();
+    if (client?.isOpen) await client.close();
+    await redis?.stop();
+  });
+  beforeEach(async () => {
+    await redis.command('FLUSHALL');
+  });
+
+  /** The greeting at `url`, as the page shows it. */
+  async function visit(page: Page, url: string): Promise<string> {
+    const response = await page.goto(url);
+    assert.equal(response?.status(), 200, `GET ${url}`);
+    return (await page.locator('body').innerText()).trim();
+  }
+
+  chromium.test('keeps the session in an HttpOnly, SameSite=Lax cookie that scripts cannot read, and Redis holds one hash', async ({ context, page }) => {
+    const origin = `http://127.0.0.1:${hostOnly.port}`;
+    assert.deepEqual(await context.cookies(), [], 'a fresh context has an empty jar');
+    assert.equal(await visit(page, `${origin}/`), "I don't recognize you.");
+    assert.deepEqual(await context.cookies(), [], 'reading an empty session sets no cookie');
+
+    assert.equal(await visit(page, `${origin}/set/Chris`), 'Stored Chris');
+    assert.equal(await visit(page, `${origin}/`), 'Hello, Chris');
+    assert.equal(await page.evaluate(() => document.cookie), '', 'document.cookie cannot see an HttpOnly cookie');
+
+    const jar = await context.cookies();
+    assert.equal(jar.length, 1, JSON.stringify(jar));
+    const cookie = jar[0]!;
+    assert.equal(cookie.name, 'session');
+    assert.match(cookie.value, /^[\w-]{43}$/);
+    assert.equal(cookie.domain, '127.0.0.1', 'host-only: no Domain attribute');
+    assert.equal(cookie.path, '/');
+    assert.equal(cookie.httpOnly, true);
+    assert.equal(cookie.sameSite, 'Lax');
+    assert.equal(cookie.secure, false, 'over plain http the default secure: auto leaves Secure off');
+    // expires is in seconds; the default cookieLifetime is 30 minutes.
+    assert.ok(Math.abs(cookie.expires - (Date.now() / 1000 + 1800)) < 60, `expires ${cookie.expires}`);
+
+    const key = `session:${storageId(cookie.value)}`;
+    assert.deepEqual(await redis.command('KEYS', '*'), [key]);
+    assert.equal(await redis.command('TYPE', key), 'hash');
+    assert.equal(JSON.parse(String(await redis.command('HGET', key, 'name'))), 'Chris');
+  });
+
+  chromium.test("with domain: 'latchkey.test' the cookie set at www.latchkey.test is sent to app.latchkey.test", async ({ context, page }) => {
+    assert.equal(await visit(page, `http://www.latchkey.test:${shared.port}/set/Chris`), 'Stored Chris');
+    // No upgrade to https on the way: the page is where it was sent.
+    assert.equal(page.url(), `http://www.latchkey.test:${shared.port}/set/Chris`);
+
+    const jar = await context.cookies();
+    assert.equal(jar.length, 1, JSON.stringify(jar));
+    assert.equal(jar[0]!.domain, '.latchkey.test');
+    assert.equal(jar[0]!.httpOnly, true);
+    assert.equal(jar[0]!.sameSite, 'Lax');
+
+    assert.equal(await visit(page, `http://app.latchkey.test:${shared.port}/`), 'Hello, Chris');
+    assert.equal(await visit(page, `http://localhost:${shared.port}/`), "I don't recognize you.", 'not sent outside the domain');
+    assert.deepEqual(await redis.command('KEYS', '*'), [`session:${storageId(jar[0]!.value)}`]);
+  });
+
+  chromium.test('without domain the cookie set at www.latchkey.test stays there: app.latchkey.test does not get it', async ({ context, page }) => {
+    assert.equal(await visit(page, `http://www.latchkey.test:${hostOnly.port}/set/Chris`), 'Stored Chris');
+    const jar = await context.cookies();
+    assert.equal(jar.length, 1, JSON.stringify(jar));
+    assert.equal(jar[0]!.domain, 'www.latchkey.test');
+    assert.equal(await visit(page, `http://www.latchkey.test:${hostOnly.port}/`), 'Hello, Chris');
+    assert.equal(await visit(page, `http://app.latchkey.test:${hostOnly.port}/`), "I don't recognize you.");
+  });
+});
