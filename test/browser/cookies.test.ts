@@ -93,11 +93,14 @@ describeInChromium('the session cookie in Chromium (Hono, RedisStore)', { hosts:
     assert.equal(cookie.httpOnly, true);
     assert.equal(cookie.sameSite, 'Lax');
     assert.equal(cookie.secure, false, 'over plain http the default secure: auto leaves Secure off');
-    // expires is in seconds; the default cookieLifetime is 30 minutes.
-    assert.ok(Math.abs(cookie.expires - (Date.now() / 1000 + 1800)) < 60, `expires ${cookie.expires}`);
+    // expires is in seconds: the cookie lasts until the absolute deadline (24 hours by default);
+    // the idle timeout (30 minutes) is Redis' TTL.
+    assert.ok(Math.abs(cookie.expires - (Date.now() / 1000 + 86400)) < 60, `expires ${cookie.expires}`);
 
     const key = `session:${storageId(cookie.value)}`;
     assert.deepEqual(await redis.command('KEYS', '*'), [key]);
+    const ttl = Number(await redis.command('PTTL', key));
+    assert.ok(ttl > 1_790_000 && ttl <= 1_800_000, `the idle timeout lives in Redis: ${ttl}`);
     assert.equal(await redis.command('TYPE', key), 'hash');
     assert.equal(JSON.parse(String(await redis.command('HGET', key, 'name'))), 'Chris');
   });
