@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { serve } from '@hono/node-server';
 import type { BrowserContext, Page } from 'playwright-core';
 import { createClient } from 'redis';
@@ -33,7 +33,7 @@ async function startApp(options: SessionOptions): Promise<TestApp> {
   const app = new Hono<SessionEnv>();
   const running: TestApp = { port: 0, reasons, slow: new Gate(), close: async () => {} };
   app.use(middleware);
-  const greet = async (c: Parameters<Parameters<typeof app.get>[1]>[0]): Promise<Response> => {
+  const greet = async (c: Context<SessionEnv>): Promise<Response> => {
     const name = await c.get('session').get('name');
     return c.text(name === undefined ? "I don't recognize you." : `Hello, ${String(name)}`);
   };

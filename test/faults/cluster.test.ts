@@ -9,6 +9,7 @@ import { SessionManager } from '../../src/core/manager.js';
 import type { RequestContext, SessionHandle } from '../../src/core/session.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import { STATE_FIELD } from '../../src/stores/store.js';
+import { storageId } from '../../src/core/id.js';
 import { startCluster, type ClusterTopology, type RedisNode } from '../redis/topology.js';
 import { startSessionApp, type Browser } from '../store/session-app.js';
 import { CLUSTER_CLIENTS } from '../store/topology-clients.js';
@@ -214,6 +215,60 @@ for (const [name, connect] of Object.entries(CLUSTER_CLIENTS)) {
     });
   });
 }
+
+describe('Cluster: regenerate() while the shard of the new id is paused past the command timeout', () => {
+  let cluster: ClusterTopology;
+  before(async () => {
+    cluster = await startCluster();
+  });
+  after(() => cluster.stop());
+
+  for (const [name, connect] of Object.entries(CLUSTER_CLIENTS)) {
+    it(`${name}: the call fails with STORE_UNAVAILABLE and the old id keeps the whole session, usable at once`, async (t) => {
+      const { client, close } = await connect(cluster.rootNodes);
+      t.after(close);
+      const timeout = 300;
+      const manager = new SessionManager({ store: new RedisStore({ redis: client, commandTimeout: timeout }) });
+      const pauseMs = timeout * 4;
+      let failed = 0;
+      let moved = 0;
+      // The new id's shard is random: rounds where it lands on the old id's (unpaused) shard succeed.
+      for (let round = 0; round < 40 && failed < 3; round++) {
+        const writer = manager.open(context());
+        await writer.session.set({ user: round, cart: 'socks' });
+        const id = cookieValue(writer) as string;
+        const oldShard = await cluster.primaryForKey(`session:${storageId(id)}`);
+        const others = (await cluster.primaries()).filter((node) => node.port !== oldShard.port);
+        await Promise.all(others.map((node) => node.command('CLIENT', 'PAUSE', String(pauseMs), 'ALL')));
+        const login = manager.open(context(`session=${id}`));
+        const outcome = await login.session.regenerate().then(
+          () => 'moved',
+          (error: unknown) => error,
+        );
+        if (outcome === 'moved') {
+          moved++;
+          const renewed = cookieValue(login) as string;
+          assert.deepEqual(await manager.open(context(`session=${renewed}`)).session.all(), { user: round, cart: 'socks' });
+        } else {
+          failed++;
+          assert.ok(isSessionError(outcome, 'STORE_UNAVAILABLE'), `round ${round}: ${String(outcome)}`);
+          assert.deepEqual(login.setCookies(), [], 'no new cookie: the browser keeps the old one');
+          const old = manager.open(context(`session=${id}`)).session;
+          assert.deepEqual(await old.all(), { user: round, cart: 'socks' }, `round ${round}: the old id reads the whole session at once`);
+          await old.set('after', true);
+        }
+        await sleep(pauseMs + 100);
+        if (outcome !== 'moved') {
+          const again = manager.open(context(`session=${id}`));
+          await again.session.regenerate();
+          assert.deepEqual(await manager.open(context(`session=${cookieValue(again) as string}`)).session.all(), { user: round, cart: 'socks', after: true });
+        }
+      }
+      t.diagnostic(`${name}: ${failed} regenerates failed while the new id's shard was paused, ${moved} landed on the old id's shard`);
+      assert.equal(failed, 3, 'the new id landed on a paused shard three times');
+    });
+  }
+});
 
 describe('Cluster without faults', () => {
   let cluster: ClusterTopology;
