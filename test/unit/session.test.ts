@@ -245,3 +245,106 @@ describe('onInvalidCookie', () => {
     assert.deepEqual(heard, ['bad-signature', 'expired']);
   });
 });
+
+describe('input a session cannot store', () => {
+  it('refuses set() with anything but a string key and a value, or one plain object: nothing is written', async () => {
+    const { store, manager } = setup();
+    const { session } = manager.open(context());
+    const loose = session as unknown as { set(...args: unknown[]): Promise<void> };
+    class Cart {
+      items = ['socks'];
+    }
+    const cases: Array<[string, unknown[], RegExp]> = [
+      ['a String object as the key', [new String('k'), 'v'], /a String/],
+      ['a Map', [new Map([['k', 'v']])], /not a Map: pass Object.fromEntries\(map\)/],
+      ['a Set', [new Set(['k'])], /a Set/],
+      ['an array', [['k', 'v']], /an array/],
+      ['a class instance', [new Cart()], /a Cart/],
+      ['a Date', [new Date()], /a Date/],
+      ['an object and a second argument', [{ k: 'v' }, 'extra'], /and a second argument/],
+      ['a key without a value', ['k'], /needs a value/],
+      ['null', [null, 'v'], /null/],
+      ['a number as the key', [42, 'v'], /number/],
+      ['a symbol as the key', [Symbol('k'), 'v'], /symbol/],
+    ];
+    for (const [what, args, message] of cases) {
+      await assert.rejects(loose.set(...args), (error: unknown) => {
+        assert.ok(error instanceof SessionError, what);
+        assert.equal(error.code, 'INVALID_ARGUMENT', what);
+        assert.match(error.message, message, what);
+        return true;
+      });
+    }
+    assert.equal(store.size, 0, 'no session was created');
+  });
+
+  it('takes an object made by Object.create(null), and a String object as a value (stored as its JSON)', async () => {
+    const { manager } = setup();
+    const { session } = manager.open(context());
+    const values = Object.assign(Object.create(null) as Record<string, unknown>, { a: 1, b: 'two' });
+    await session.set(values);
+    await session.set('wrapped', new String('text'));
+    assert.deepEqual(await session.all(), { a: 1, b: 'two', wrapped: 'text' });
+  });
+});
+
+describe('a stored session whose metadata is missing or damaged', () => {
+  /** A manager on a MemoryStore, and a session in it whose created-at field is `createdAt` (or none). */
+  async function stored(createdAt: string | undefined, options: { absoluteLifetime?: number | null } = {}) {
+    const store = new MemoryStore();
+    const reasons: string[] = [];
+    const manager = new SessionManager({ store, ...options, onInvalidCookie: (reason) => void reasons.push(reason) });
+    const cookie = await existingSession(manager);
+    const [sid] = store.ids();
+    const { fields } = store.inspect(sid as string) as { fields: Map<string, string> };
+    fields.delete(':c');
+    if (createdAt !== undefined) fields.set(':c', createdAt);
+    await store.destroy(sid as string);
+    // Written anew by something other than latchkey, under the same id.
+    await store.close();
+    await store.create(sid as string, [...fields], 60_000);
+    return { store, manager, cookie, sid: sid as string, reasons };
+  }
+
+  for (const [what, createdAt] of [['no created-at', undefined], ['an empty created-at', ''], ['a non-numeric created-at', 'yesterday'], ['a created-at in exponent notation', '1.7e12']] as const) {
+    it(`with ${what}, and an absolute lifetime: reads as no session ('expired'), is deleted, and a login starts afresh`, async () => {
+      const { store, manager, cookie, sid, reasons } = await stored(createdAt);
+      const { session } = manager.open(context({ cookieHeader: () => cookie }));
+      assert.equal(await session.get('a'), undefined);
+      assert.equal(session.id, undefined);
+      assert.deepEqual(reasons, ['expired']);
+      assert.equal(store.inspect(sid), undefined, 'deleted: it can never be given an absolute lifetime');
+
+      const login = manager.open(context({ cookieHeader: () => cookie }));
+      await login.session.regenerate();
+      await login.session.set('user', 'alice');
+      assert.deepEqual(await login.session.all(), { user: 'alice' });
+      const [line] = login.setCookies();
+      assert.match(line ?? '', /^session=[\w-]{43}; Max-Age=86400;/, 'a new session with a full lifetime');
+    });
+  }
+
+  it('with no created-at and absoluteLifetime: null: adopted, and a login keeps the data and gives it a created-at', async () => {
+    const { store, manager, cookie, reasons } = await stored(undefined, { absoluteLifetime: null });
+    assert.equal(await manager.open(context({ cookieHeader: () => cookie })).session.get('a'), 1);
+    const login = manager.open(context({ cookieHeader: () => cookie }));
+    const before = Date.now();
+    await login.session.regenerate();
+    assert.deepEqual(await login.session.all(), { a: 1 });
+    const [sid] = store.ids();
+    assert.ok(Number(store.inspect(sid as string)?.fields.get(':c')) >= before, 'created-at is now');
+    assert.deepEqual(reasons, []);
+  });
+
+  it('with a damaged last-seen: read, and refreshed at once', async () => {
+    const { store, manager, cookie, sid } = await stored(String(Date.now()));
+    const entry = store.inspect(sid) as { fields: Map<string, string> };
+    await store.update(sid, [[':s', 'not a time']], [], { ttlMs: 1000, maxAgeMs: null, now: Date.now() }, manager.storeLimits);
+    assert.equal(entry.fields.get('a'), '1');
+    const { session } = manager.open(context({ cookieHeader: () => cookie }));
+    assert.equal(await session.get('a'), 1);
+    const after = store.inspect(sid);
+    assert.match(after?.fields.get(':s') ?? '', /^\d{13}$/, 'last-seen is a time again');
+    assert.ok((after?.ttlMs ?? 0) > 1000, 'and the expiry was extended');
+  });
+});

@@ -1,0 +1,66 @@
+// What a read costs must not depend on what other clients do: a client that creates sessions by the
+// thousand, or another app process serving the same user, leaves one read one HGETALL and no cookie.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createClient } from 'redis';
+import { RedisStore, SessionManager, type RequestContext, type SessionHandle } from '../../src/index.js';
+import { startRedis, type RedisServer } from '../redis/server.js';
+
+function context(cookie?: string): RequestContext {
+  return { cookieHeader: () => cookie, isSecure: () => false, headersSent: () => false };
+}
+
+function cookieOf(handle: SessionHandle): string {
+  const [line] = handle.setCookies();
+  assert.ok(line, 'a session cookie was set');
+  return line.split(';')[0] as string;
+}
+
+describe('the cost of a read', () => {
+  let redis: RedisServer;
+  let client: ReturnType<typeof createClient>;
+
+  before(async () => {
+    redis = await startRedis();
+    client = createClient({ url: redis.url });
+    client.on('error', () => {});
+    await client.connect();
+  });
+  after(async () => {
+    if (client?.isOpen) await client.close();
+    await redis?.stop();
+  });
+
+  /** Reads the session of `cookie` through `manager`: the Redis commands it cost, and its Set-Cookie lines. */
+  async function read(manager: SessionManager, cookie: string): Promise<{ commands: Array<[string, number]>; setCookies: string[]; value: unknown }> {
+    await redis.resetStats();
+    const handle = manager.open(context(cookie));
+    const value = await handle.session.get('user');
+    return { commands: [...(await redis.commandCounts())], setCookies: handle.setCookies(), value };
+  }
+
+  it('is one HGETALL and no Set-Cookie after another client created 12,000 sessions, in this process and another', async () => {
+    const manager = new SessionManager({ store: new RedisStore({ redis: client as never }) });
+    const writer = manager.open(context());
+    await writer.session.set('user', 'alice');
+    const alice = cookieOf(writer);
+    assert.deepEqual(await read(manager, alice), { commands: [['hgetall', 1]], setCookies: [], value: 'alice' });
+
+    // An anonymous client starts sessions as fast as it can.
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 64 }, async () => {
+        while (next < 12_000) {
+          next++;
+          await manager.open(context()).session.set('n', next);
+        }
+      }),
+    );
+    assert.equal(Number(await redis.command('DBSIZE')), 12_001);
+
+    assert.deepEqual(await read(manager, alice), { commands: [['hgetall', 1]], setCookies: [], value: 'alice' }, 'this process');
+    // Another app process behind the same load balancer, which never served alice before.
+    const other = new SessionManager({ store: new RedisStore({ redis: client as never }) });
+    assert.deepEqual(await read(other, alice), { commands: [['hgetall', 1]], setCookies: [], value: 'alice' }, 'another process');
+  });
+});
