@@ -356,16 +356,15 @@ export class RequestSession implements Session<SessionData> {
     this.#ctx.onActive?.();
   }
 
-  /** Decides the cookie this request writes; the Secure attribute is settled now, while errors still reach the handler. */
-  #setCookie(action: CookieAction): void {
-    if (action.kind !== 'none' || this.#duplicate) this.#secure = this.#isSecure();
-    this.#cookie = action;
-  }
-
-  #isSecure(): boolean {
+  /**
+   * Settles the Secure attribute of the cookie this request is about to write. Called before the
+   * store changes anything, so that a `secure` function that throws fails the call and changes
+   * nothing (it never leaves a session the browser cannot get the cookie of).
+   */
+  #settleSecure(): void {
     const { secure } = this.#rt.options;
-    if (typeof secure === 'function') return secure(this.#ctx.request) === true;
-    return secure === 'auto' ? this.#ctx.isSecure() : secure;
+    if (typeof secure === 'function') this.#secure = secure(this.#ctx.request) === true;
+    else this.#secure = secure === 'auto' ? this.#ctx.isSecure() : secure;
   }
 
   /** The id store operations should target: the known session, else the cookie's candidate. */
@@ -378,8 +377,8 @@ export class RequestSession implements Session<SessionData> {
       if (cookie.invalid === 'duplicate') {
         // Which copy is current cannot be told, and choosing would let a planted one win: use
         // neither, and clear them all so that the browser recovers.
+        this.#settleSecure();
         this.#duplicate = true;
-        this.#setCookie(this.#cookie);
       }
       if (cookie.invalid !== undefined) this.#report(cookie.invalid);
     }
@@ -443,7 +442,7 @@ export class RequestSession implements Session<SessionData> {
    */
   #lost(): void {
     if (this.#id !== undefined) this.#candidate = this.#id;
-    if (this.#cookie.kind === 'set') this.#setCookie(NO_COOKIE);
+    if (this.#cookie.kind === 'set') this.#cookie = NO_COOKIE;
     this.#id = undefined;
     this.#handle = undefined;
     this.#existed = false;
@@ -644,6 +643,7 @@ export class RequestSession implements Session<SessionData> {
   /** Stores `data` (user keys, JSON values) as a new session under a fresh id. */
   async #create(data: Map<string, string>): Promise<void> {
     this.#checkHeaders('start a session');
+    this.#settleSecure();
     const nowMs = Date.now();
     const now = String(nowMs);
     const fields: StoreField[] = [[CREATED_AT, now], [LAST_SEEN, now]];
@@ -661,7 +661,7 @@ export class RequestSession implements Session<SessionData> {
         this.#candidate = undefined;
         this.#seen = true;
         this.#data = data;
-        this.#setCookie(this.#cookieFor(nowMs, nowMs));
+        this.#cookie = this.#cookieFor(nowMs, nowMs);
         return;
       }
     }
@@ -671,12 +671,13 @@ export class RequestSession implements Session<SessionData> {
   destroy(): Promise<void> {
     return this.#serial(async () => {
       const id = this.#target();
+      if (this.#cookiePresent) this.#settleSecure();
       if (id !== undefined) await this.#rt.store.destroy(storageId(id));
       // Ended by this request: using the session afterwards starts a new one.
       this.#lost();
       this.#candidate = undefined;
       this.#seen = false;
-      this.#setCookie(this.#cookiePresent ? CLEAR_COOKIE : NO_COOKIE);
+      this.#cookie = this.#cookiePresent ? CLEAR_COOKIE : NO_COOKIE;
     });
   }
 
@@ -686,6 +687,7 @@ export class RequestSession implements Session<SessionData> {
       if (id === undefined) return;
       // Checked before the move: without a way to send the new id, the old session must survive.
       this.#checkHeaders('regenerate the session');
+      this.#settleSecure();
       const seen = this.#seen;
       const now = Date.now();
       const newId = createSessionId();
@@ -715,7 +717,7 @@ export class RequestSession implements Session<SessionData> {
       // Same data under a new id: the session itself is not new.
       this.#existed = true;
       this.#data = userData(fields);
-      this.#setCookie(this.#cookieFor(parseCreatedAt(fields.get(CREATED_AT)) ?? now, now));
+      this.#cookie = this.#cookieFor(parseCreatedAt(fields.get(CREATED_AT)) ?? now, now);
     });
   }
 }

@@ -337,6 +337,45 @@ export function conformance(storeName: string): void {
           assert.equal((await sut.hash(cookie.value))?.get('a'), '1');
         });
 
+        it('takes secure as a function of the framework request, for every cookie it writes', async () => {
+          // What a proxy that terminates TLS says, read through each framework's request object.
+          const forwarded = (request: unknown): string | undefined => {
+            const holder = request as { req?: { header?(name: string): string | undefined }; headers?: Record<string, string | string[] | undefined> };
+            if (typeof holder.req?.header === 'function') return holder.req.header('x-forwarded-proto');
+            const value = holder.headers?.['x-forwarded-proto'];
+            return Array.isArray(value) ? value[0] : value;
+          };
+          const asked: unknown[] = [];
+          const browser = await start({
+            secure: (request) => {
+              asked.push(request);
+              return forwarded(request) === 'https';
+            },
+          });
+          const proxied = { headers: { 'x-forwarded-proto': 'https' } };
+          const set = await browser.get('/set?key=a&value=1', proxied);
+          assert.equal(parseSetCookie(set.setCookie[0] as string).attributes.get('secure'), true, 'https at the proxy');
+          const cleared = await browser.get('/destroy', proxied);
+          assert.equal(parseSetCookie(cleared.setCookie[0] as string).attributes.get('secure'), true, 'the clearing line too');
+          const direct = await browser.get('/set?key=a&value=1');
+          assert.equal(parseSetCookie(direct.setCookie[0] as string).attributes.has('secure'), false, 'plain http');
+          assert.equal(asked.length, 3, 'asked once per cookie written');
+          assert.ok(asked.every((request) => typeof request === 'object' && request !== null), 'with the framework request');
+          await app?.close();
+          await sut.reset();
+
+          const failing = await start({
+            secure: () => {
+              throw new RouteError('secure() failed');
+            },
+          });
+          const response = await failing.get('/set?key=a&value=1');
+          assert.equal(response.status, 500);
+          assert.deepEqual(response.setCookie, []);
+          assert.deepEqual(await sut.keys(), [], 'it failed before anything was stored');
+          assert.ok(app?.errors.some((error) => error instanceof RouteError), "the error took the framework's error path");
+        });
+
         it("keeps the app's own Set-Cookie headers next to the session cookie", async () => {
           const browser = await start();
           const response = await browser.get('/theme');
@@ -361,6 +400,24 @@ export function conformance(storeName: string): void {
           const browser = await start({ keyword: 'visit' });
           await browser.json('/set?key=a&value=5');
           assert.deepEqual(await browser.json('/get?key=a'), { value: 5, id: handleOf(browser.cookie as string), isNew: false });
+        });
+      });
+
+      describe('public handle', () => {
+        it('session.id is a handle, not the token: stable across requests, new after regenerate, useless as a cookie', async () => {
+          const { browser, id } = await withSession();
+          const first = ((await browser.json('/get?key=a')) as { id: string }).id;
+          assert.match(first, /^[\w-]{22}$/);
+          assert.ok(!id.includes(first) && first !== id, 'no part of the token');
+          assert.equal(((await browser.json('/get?key=a')) as { id: string }).id, first, 'the same on every request');
+          const thief = new Browser(browser.base);
+          thief.cookie = first;
+          assert.deepEqual(await thief.json('/get?key=a'), { value: null, id: null, isNew: true }, 'as a cookie it finds nothing');
+          assert.deepEqual((await sut.keys()).filter((key) => key.includes(first)), [], 'nor does it name a key');
+          await browser.get('/regenerate');
+          const renewed = ((await browser.json('/get?key=a')) as { id: string }).id;
+          assert.notEqual(renewed, first, 'a new handle with the new id');
+          assert.equal(renewed, handleOf(browser.cookie as string));
         });
       });
 
