@@ -13,6 +13,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { STATUS_CODES } from 'node:http';
 import { checkCsrf, isSessionError, RedisStore, type SessionErrorCode, type SessionOptions } from '../../src/index.js';
+import { sessionHandle } from '../../src/core/id.js';
 import { ADAPTERS, Browser, type AdapterHarness, type App, type Route, type StoreUnderTest } from '../conformance/harness.js';
 import { freePort } from '../redis/server.js';
 import { adapterFixture, idOf, param, redisKey } from './support.js';
@@ -34,7 +35,9 @@ function routes(sut: StoreUnderTest): Record<string, Route> {
     // Another request's logout, between this request's read and its write.
     gone: async (s) => {
       await s.load();
-      await sut.redis?.command('DEL', redisKey(s.id as string));
+      const key = (await sut.keys()).find((each) => sessionHandle(each.slice('session:'.length)) === s.id);
+      assert.ok(key, 'the session is in Redis');
+      await sut.redis?.command('DEL', key);
       await s.set('b', 2);
       return 'written';
     },
