@@ -1,57 +1,22 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
 import { Browser, parseSetCookie } from './conformance/harness.js';
 import { freePort, startRedis, type RedisServer } from './redis/server.js';
+import { runProgram, waitForOutput, type Program } from './process.js';
 
 /** A running example app, its output so far, and its address. */
-interface Running {
-  child: ChildProcess;
-  output(): string;
-  url: string;
+interface Running extends Program {
+  readonly url: string;
 }
 
-/** Runs `file` as its npm script does (tsx) on `port`, collecting what it prints. */
-function run(file: string, env: Record<string, string>, port: number): { child: ChildProcess; output(): string } {
-  const child = spawn(process.execPath, ['--import', 'tsx', file], {
-    env: { ...process.env, ...env, PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  const collect = (chunk: Buffer): void => void (output += chunk.toString());
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
-  return { child, output: () => output };
-}
-
-/** Starts `file` and resolves once it says where it listens. */
+/** Starts `file` as its npm script does (tsx) on a free port, and resolves once it says where it listens. */
 async function startExample(file: string, env: Record<string, string>): Promise<Running> {
   const port = await freePort();
-  const { child, output } = run(file, env, port);
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${file} did not start within 20 s:\n${output()}`)), 20_000);
-    const onData = (): void => {
-      if (/ (example|demo) on http/.test(output())) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', (code) => (clearTimeout(timer), reject(new Error(`${file} exited with ${code}:\n${output()}`))));
-  });
-  return { child, output, url: `http://127.0.0.1:${port}` };
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
+  const program = runProgram(file, { ...env, PORT: String(port) });
+  await waitForOutput(program, / (example|demo) on http/, file);
+  return Object.assign(program, { url: `http://127.0.0.1:${port}` });
 }
 
 /** The README's walk through the demo: greeting, name, visitor counter. */
@@ -109,7 +74,7 @@ describe('npm start (the demo)', () => {
       const keys = (await redis.command('KEYS', 'session:*')) as string[];
       assert.equal(keys.length, 1, 'one session: the visitor without a cookie only read');
     } finally {
-      await stop(demo.child);
+      await demo.stop();
     }
   });
 
@@ -121,7 +86,7 @@ describe('npm start (the demo)', () => {
       assert.match(lines[0] as string, /^latchkey demo: no Redis at redis:\/\/127\.0\.0\.1:\d+ \(.+\); sessions are kept in memory/);
       await walkThrough(demo.url);
     } finally {
-      await stop(demo.child);
+      await demo.stop();
     }
   });
 });
@@ -166,14 +131,14 @@ describe('the framework examples (npm run example:<framework>)', () => {
         assert.equal(((await redis.command('KEYS', 'session:*')) as string[]).length, 2, "Chris' session and the walk's");
         if (framework === 'express') await logInAndOut(example.url);
       } finally {
-        await stop(example.child);
+        await example.stop();
       }
     });
   }
 
   it('says in one line how to fix a missing Redis, and exits', async () => {
     const port = await freePort();
-    const { child, output } = run('examples/koa.ts', { REDIS_URL: `redis://127.0.0.1:${port}` }, await freePort());
+    const { child, output } = runProgram('examples/koa.ts', { REDIS_URL: `redis://127.0.0.1:${port}`, PORT: String(await freePort()) });
     const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
     const [code] = (await once(child, 'exit')) as [number | null];
     clearTimeout(timer);

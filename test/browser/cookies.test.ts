@@ -2,68 +2,29 @@
 // of Set-Cookie lines, decides what HttpOnly, SameSite, Path and Domain mean.
 import { after, before, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { Hono } from 'hono';
-import { serve } from '@hono/node-server';
 import type { Page } from 'playwright-core';
-import { createClient } from 'redis';
-import { RedisStore, type SessionOptions } from '../../src/index.js';
+import { RedisStore } from '../../src/index.js';
 import { storageId } from '../../src/core/id.js';
-import { session, type SessionEnv } from '../../src/adapters/hono.js';
-import { startRedis, type RedisServer } from '../redis/server.js';
+import { useRedisWithClient } from '../redis/client.js';
+import { startGreetingApp, type GreetingApp } from './apps.js';
 import { describeInChromium } from './browser.js';
 
-/** The app of the README's first example: remember a name, greet by it. */
-async function startApp(options: SessionOptions): Promise<{ port: number; close(): Promise<void> }> {
-  const middleware = session(options);
-  const app = new Hono<SessionEnv>();
-  app.use(middleware);
-  app.get('/set/:name', async (c) => {
-    const name = c.req.param('name');
-    await c.get('session').set('name', name);
-    return c.text(`Stored ${name}`);
-  });
-  app.get('/', async (c) => {
-    const name = await c.get('session').get('name');
-    return c.text(name === undefined ? "I don't recognize you." : `Hello, ${String(name)}`);
-  });
-  const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server;
-  if (!server.listening) await once(server, 'listening');
-  return {
-    port: (server.address() as AddressInfo).port,
-    async close() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await middleware.close();
-    },
-  };
-}
-
 describeInChromium('the session cookie in Chromium (Hono, RedisStore)', { hosts: ['*.latchkey.test'] }, (chromium) => {
-  let redis: RedisServer;
-  let client: ReturnType<typeof createClient>;
-  let hostOnly: Awaited<ReturnType<typeof startApp>>;
-  let shared: Awaited<ReturnType<typeof startApp>>;
+  const server = useRedisWithClient();
+  let hostOnly: GreetingApp;
+  let shared: GreetingApp;
 
   before(async () => {
-    redis = await startRedis();
-    client = createClient({ url: redis.url });
-    client.on('error', () => {});
-    await client.connect();
-    const store = new RedisStore({ redis: client as never });
-    hostOnly = await startApp({ store });
-    shared = await startApp({ store, domain: 'latchkey.test' });
+    const store = new RedisStore({ redis: server.client as never });
+    hostOnly = await startGreetingApp({ store });
+    shared = await startGreetingApp({ store, domain: 'latchkey.test' });
   });
   after(async () => {
     await hostOnly?.close();
     await shared?.close();
-    if (client?.isOpen) await client.close();
-    await redis?.stop();
   });
   beforeEach(async () => {
-    await redis.command('FLUSHALL');
+    await server.redis.command('FLUSHALL');
   });
 
   /** The greeting at `url`, as the page shows it. */
@@ -98,11 +59,11 @@ describeInChromium('the session cookie in Chromium (Hono, RedisStore)', { hosts:
     assert.ok(Math.abs(cookie.expires - (Date.now() / 1000 + 86400)) < 60, `expires ${cookie.expires}`);
 
     const key = `session:${storageId(cookie.value)}`;
-    assert.deepEqual(await redis.command('KEYS', '*'), [key]);
-    const ttl = Number(await redis.command('PTTL', key));
+    assert.deepEqual(await server.redis.command('KEYS', '*'), [key]);
+    const ttl = Number(await server.redis.command('PTTL', key));
     assert.ok(ttl > 1_790_000 && ttl <= 1_800_000, `the idle timeout lives in Redis: ${ttl}`);
-    assert.equal(await redis.command('TYPE', key), 'hash');
-    assert.equal(JSON.parse(String(await redis.command('HGET', key, 'name'))), 'Chris');
+    assert.equal(await server.redis.command('TYPE', key), 'hash');
+    assert.equal(JSON.parse(String(await server.redis.command('HGET', key, 'name'))), 'Chris');
   });
 
   chromium.test("with domain: 'latchkey.test' the cookie set at www.latchkey.test is sent to app.latchkey.test", async ({ context, page }) => {
@@ -118,7 +79,7 @@ describeInChromium('the session cookie in Chromium (Hono, RedisStore)', { hosts:
 
     assert.equal(await visit(page, `http://app.latchkey.test:${shared.port}/`), 'Hello, Chris');
     assert.equal(await visit(page, `http://localhost:${shared.port}/`), "I don't recognize you.", 'not sent outside the domain');
-    assert.deepEqual(await redis.command('KEYS', '*'), [`session:${storageId(jar[0]!.value)}`]);
+    assert.deepEqual(await server.redis.command('KEYS', '*'), [`session:${storageId(jar[0]!.value)}`]);
   });
 
   chromium.test('without domain the cookie set at www.latchkey.test stays there: app.latchkey.test does not get it', async ({ context, page }) => {

@@ -3,93 +3,71 @@
 // jar decides, not a parser of Set-Cookie lines.
 import { after, before, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { Hono, type Context } from 'hono';
-import { serve } from '@hono/node-server';
 import type { BrowserContext, Page } from 'playwright-core';
-import { createClient } from 'redis';
 import { RedisStore, type InvalidCookieReason, type SessionOptions } from '../../src/index.js';
 import { storageId } from '../../src/core/id.js';
-import { session, type SessionEnv } from '../../src/adapters/hono.js';
-import { startRedis, type RedisServer } from '../redis/server.js';
+import { useRedisWithClient } from '../redis/client.js';
 import { Gate } from '../conformance/harness.js';
+import { greet, startGreetingApp, type GreetingApp } from './apps.js';
 import { describeInChromium } from './browser.js';
 
-interface TestApp {
-  readonly port: number;
+interface TestApp extends GreetingApp {
   /** Why cookies were refused, in order. */
   readonly reasons: InvalidCookieReason[];
   /** Holds the next /slow request after it read its session, until released. */
   slow: Gate;
-  close(): Promise<void>;
 }
 
-/** A greeting app with a login and a page that answers late, on Hono. */
+/** The greeting app with pages under /app, a login, and a page that answers late. */
 async function startApp(options: SessionOptions): Promise<TestApp> {
   const reasons: InvalidCookieReason[] = [];
-  const middleware = session({ ...options, onInvalidCookie: (reason) => void reasons.push(reason) });
-  const app = new Hono<SessionEnv>();
-  const running: TestApp = { port: 0, reasons, slow: new Gate(), close: async () => {} };
-  app.use(middleware);
-  const greet = async (c: Context<SessionEnv>): Promise<Response> => {
-    const name = await c.get('session').get('name');
-    return c.text(name === undefined ? "I don't recognize you." : `Hello, ${String(name)}`);
-  };
-  app.get('/', greet);
-  app.get('/app/*', greet);
-  app.get('/set/:name', async (c) => {
-    await c.get('session').set('name', c.req.param('name'));
-    return c.text(`Stored ${c.req.param('name')}`);
+  const control = { slow: new Gate() };
+  const app = await startGreetingApp({ ...options, onInvalidCookie: (reason) => void reasons.push(reason) }, (hono) => {
+    hono.get('/app/*', greet);
+    hono.get('/login/:name', async (c) => {
+      await c.get('session').load();
+      await c.get('session').regenerate();
+      await c.get('session').set('name', c.req.param('name'));
+      return c.text(`Signed in as ${c.req.param('name')}`);
+    });
+    hono.get('/slow', async (c) => {
+      const name = await c.get('session').get('name');
+      const gate = control.slow;
+      gate.reach();
+      await gate.released;
+      return c.text(`Late page for ${String(name)}`);
+    });
   });
-  app.get('/login/:name', async (c) => {
-    await c.get('session').load();
-    await c.get('session').regenerate();
-    await c.get('session').set('name', c.req.param('name'));
-    return c.text(`Signed in as ${c.req.param('name')}`);
-  });
-  app.get('/slow', async (c) => {
-    const name = await c.get('session').get('name');
-    const gate = running.slow;
-    gate.reach();
-    await gate.released;
-    return c.text(`Late page for ${String(name)}`);
-  });
-  const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server;
-  if (!server.listening) await once(server, 'listening');
-  return Object.assign(running, {
-    port: (server.address() as AddressInfo).port,
-    async close() {
-      running.slow.release();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await middleware.close();
+  return {
+    port: app.port,
+    reasons,
+    get slow() {
+      return control.slow;
     },
-  });
+    set slow(gate: Gate) {
+      control.slow = gate;
+    },
+    async close() {
+      control.slow.release();
+      await app.close();
+    },
+  };
 }
 
 describeInChromium('sessions in Chromium: duplicated cookies and a login racing a slow page (Hono, RedisStore)', { hosts: ['*.latchkey.test'] }, (chromium) => {
-  let redis: RedisServer;
-  let client: ReturnType<typeof createClient>;
+  const server = useRedisWithClient();
   let app: TestApp;
 
   before(async () => {
-    redis = await startRedis();
-    client = createClient({ url: redis.url });
-    client.on('error', () => {});
-    await client.connect();
     // touchInterval 0: every read refreshes the session's expiry, the case where a read's refresh
     // used to re-send the cookie.
-    app = await startApp({ store: new RedisStore({ redis: client as never }), touchInterval: 0 });
+    app = await startApp({ store: new RedisStore({ redis: server.client as never }), touchInterval: 0 });
   });
   after(async () => {
     await app?.close();
-    if (client?.isOpen) await client.close();
-    await redis?.stop();
   });
   beforeEach(async () => {
-    await redis.command('FLUSHALL');
+    await server.redis.command('FLUSHALL');
     app.reasons.length = 0;
     app.slow = new Gate();
   });
@@ -134,7 +112,7 @@ describeInChromium('sessions in Chromium: duplicated cookies and a login racing 
     assert.equal(await visit(page, `${origin}/app/orders`), 'Hello, Dana', 'signed in again, everywhere');
     assert.equal(await visit(page, `${origin}/`), 'Hello, Dana');
     assert.deepEqual(app.reasons, ['duplicate'], 'and no more duplicates');
-    assert.equal(JSON.parse(String(await redis.command('HGET', `session:${storageId(stale)}`, 'name'))), 'Stale', "the copies' sessions are left alone");
+    assert.equal(JSON.parse(String(await server.redis.command('HGET', `session:${storageId(stale)}`, 'name'))), 'Stale', "the copies' sessions are left alone");
   });
 
   chromium.test('a copy left with a Domain attribute is cleared too', async ({ context, page }) => {

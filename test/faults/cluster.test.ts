@@ -216,7 +216,8 @@ for (const [name, connect] of Object.entries(CLUSTER_CLIENTS)) {
   });
 }
 
-describe('Cluster: regenerate() while the shard of the new id is paused past the command timeout', () => {
+// Tests that leave every node running share one cluster.
+describe('Cluster without failover', () => {
   let cluster: ClusterTopology;
   before(async () => {
     cluster = await startCluster();
@@ -224,7 +225,7 @@ describe('Cluster: regenerate() while the shard of the new id is paused past the
   after(() => cluster.stop());
 
   for (const [name, connect] of Object.entries(CLUSTER_CLIENTS)) {
-    it(`${name}: the call fails with STORE_UNAVAILABLE and the old id keeps the whole session, usable at once`, async (t) => {
+    it(`${name}: regenerate() while the new id's shard is paused past the timeout fails with STORE_UNAVAILABLE, and the old id keeps the whole session, usable at once`, async (t) => {
       const { client, close } = await connect(cluster.rootNodes);
       t.after(close);
       const timeout = 300;
@@ -268,14 +269,6 @@ describe('Cluster: regenerate() while the shard of the new id is paused past the
       assert.equal(failed, 3, 'the new id landed on a paused shard three times');
     });
   }
-});
-
-describe('Cluster without faults', () => {
-  let cluster: ClusterTopology;
-  before(async () => {
-    cluster = await startCluster();
-  });
-  after(() => cluster.stop());
 
   for (const [name, connect] of Object.entries(CLUSTER_CLIENTS)) {
     it(`${name}: 100 concurrent writes of different fields keep all 100, 100 concurrent increments add 100, 20 times`, async (t) => {

@@ -3,12 +3,11 @@
 // one app process, and across two processes on one Redis (a load balancer's two backends).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { storageId } from '../../src/core/id.js';
 import { startRedis, type RedisServer } from '../redis/server.js';
+import { runProgram, waitForOutput } from '../process.js';
 
 /** Rounds per scenario; each round is one browser, one race. */
 const ROUNDS = 200;
@@ -28,35 +27,9 @@ interface AppProcess {
 }
 
 async function startApp(redisUrl: string, env: Record<string, string> = {}): Promise<AppProcess> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', APP], {
-    env: { ...process.env, ...env, REDIS_URL: redisUrl },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => void (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => void (output += chunk.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the race app did not start within 20 s:\n${output}`)), 20_000);
-    child.stdout?.on('data', () => {
-      const match = /race app on (http:\/\/\S+)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1] as string);
-      }
-    });
-    child.once('exit', (code) => (clearTimeout(timer), reject(new Error(`the race app exited with ${code}:\n${output}`))));
-  });
-  return {
-    url,
-    async stop() {
-      if (child.exitCode !== null) return;
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
+  const program = runProgram(APP, { ...env, REDIS_URL: redisUrl });
+  const [, url] = await waitForOutput(program, /race app on (http:\/\/\S+)\n/, 'the race app');
+  return { url: url as string, stop: () => program.stop() };
 }
 
 /**

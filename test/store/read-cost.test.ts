@@ -1,10 +1,9 @@
 // What a read costs must not depend on what other clients do: a client that creates sessions by the
 // thousand, or another app process serving the same user, leaves one read one HGETALL and no cookie.
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createClient } from 'redis';
 import { RedisStore, SessionManager, type RequestContext, type SessionHandle } from '../../src/index.js';
-import { startRedis, type RedisServer } from '../redis/server.js';
+import { useRedisWithClient } from '../redis/client.js';
 
 function context(cookie?: string): RequestContext {
   return { cookieHeader: () => cookie, isSecure: () => false, headersSent: () => false };
@@ -17,30 +16,18 @@ function cookieOf(handle: SessionHandle): string {
 }
 
 describe('the cost of a read', () => {
-  let redis: RedisServer;
-  let client: ReturnType<typeof createClient>;
-
-  before(async () => {
-    redis = await startRedis();
-    client = createClient({ url: redis.url });
-    client.on('error', () => {});
-    await client.connect();
-  });
-  after(async () => {
-    if (client?.isOpen) await client.close();
-    await redis?.stop();
-  });
+  const server = useRedisWithClient();
 
   /** Reads the session of `cookie` through `manager`: the Redis commands it cost, and its Set-Cookie lines. */
   async function read(manager: SessionManager, cookie: string): Promise<{ commands: Array<[string, number]>; setCookies: string[]; value: unknown }> {
-    await redis.resetStats();
+    await server.redis.resetStats();
     const handle = manager.open(context(cookie));
     const value = await handle.session.get('user');
-    return { commands: [...(await redis.commandCounts())], setCookies: handle.setCookies(), value };
+    return { commands: [...(await server.redis.commandCounts())], setCookies: handle.setCookies(), value };
   }
 
   it('is one HGETALL and no Set-Cookie after another client created 12,000 sessions, in this process and another', async () => {
-    const manager = new SessionManager({ store: new RedisStore({ redis: client as never }) });
+    const manager = new SessionManager({ store: new RedisStore({ redis: server.client as never }) });
     const writer = manager.open(context());
     await writer.session.set('user', 'alice');
     const alice = cookieOf(writer);
@@ -56,11 +43,11 @@ describe('the cost of a read', () => {
         }
       }),
     );
-    assert.equal(Number(await redis.command('DBSIZE')), 12_001);
+    assert.equal(Number(await server.redis.command('DBSIZE')), 12_001);
 
     assert.deepEqual(await read(manager, alice), { commands: [['hgetall', 1]], setCookies: [], value: 'alice' }, 'this process');
     // Another app process behind the same load balancer, which never served alice before.
-    const other = new SessionManager({ store: new RedisStore({ redis: client as never }) });
+    const other = new SessionManager({ store: new RedisStore({ redis: server.client as never }) });
     assert.deepEqual(await read(other, alice), { commands: [['hgetall', 1]], setCookies: [], value: 'alice' }, 'another process');
   });
 });

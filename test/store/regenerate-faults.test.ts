@@ -3,10 +3,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createClient } from 'redis';
 import { isSessionError, RedisStore, SessionManager, type RequestContext, type SessionHandle } from '../../src/index.js';
 import { storageId } from '../../src/core/id.js';
-import { startRedis, type RedisServer } from '../redis/server.js';
+import { useRedisWithClient } from '../redis/client.js';
 import { startSessionApp, type SessionApp } from './session-app.js';
 
 const COMMAND_TIMEOUT = 300;
@@ -24,21 +23,14 @@ function cookieOf(handle: SessionHandle): string {
 }
 
 describe('regenerate() on a standalone Redis that fails midway', () => {
-  let redis: RedisServer;
-  let client: ReturnType<typeof createClient>;
+  const server = useRedisWithClient();
   let app: SessionApp;
 
   before(async () => {
-    redis = await startRedis();
-    client = createClient({ url: redis.url });
-    client.on('error', () => {});
-    await client.connect();
-    app = await startSessionApp(new RedisStore({ redis: client as never, commandTimeout: COMMAND_TIMEOUT }));
+    app = await startSessionApp(new RedisStore({ redis: server.client as never, commandTimeout: COMMAND_TIMEOUT }));
   });
   after(async () => {
     await app?.close();
-    if (client?.isOpen) await client.close();
-    await redis?.stop();
   });
 
   /** A browser whose session holds a name and a cart. */
@@ -52,21 +44,21 @@ describe('regenerate() on a standalone Redis that fails midway', () => {
   it('out of memory (maxmemory, noeviction): 503, and the old id keeps the whole session', async () => {
     const browser = await loggedOut();
     const id = browser.id as string;
-    await redis.command('CONFIG', 'SET', 'maxmemory-policy', 'noeviction');
-    await redis.command('CONFIG', 'SET', 'maxmemory', '1');
+    await server.redis.command('CONFIG', 'SET', 'maxmemory-policy', 'noeviction');
+    await server.redis.command('CONFIG', 'SET', 'maxmemory', '1');
     try {
       const login = await browser.get('/regenerate');
       assert.equal(login.status, 503, login.body);
       assert.equal(browser.id, id, 'the browser keeps its cookie');
       assert.deepEqual(JSON.parse((await browser.get('/all')).body), { name: 'alice', cart: 'socks' }, 'readable at once');
     } finally {
-      await redis.command('CONFIG', 'SET', 'maxmemory', '0');
+      await server.redis.command('CONFIG', 'SET', 'maxmemory', '0');
     }
     assert.equal((await browser.get('/set?k=after&v=1')).status, 200, 'and writable once Redis has room');
     assert.equal((await browser.get('/regenerate')).status, 200);
     assert.notEqual(browser.id, id);
     assert.deepEqual(JSON.parse((await browser.get('/all')).body), { name: 'alice', cart: 'socks', after: '1' });
-    assert.deepEqual(await redis.command('HGETALL', `session:${storageId(id)}`), [':x', 'e'], 'the old id is ended');
+    assert.deepEqual(await server.redis.command('HGETALL', `session:${storageId(id)}`), [':x', 'e'], 'the old id is ended');
   });
 
   it('paused past the command timeout (CLIENT PAUSE): 503, and once Redis runs what was queued the old id still has everything', async () => {
@@ -74,7 +66,7 @@ describe('regenerate() on a standalone Redis that fails midway', () => {
       const browser = await loggedOut();
       const id = browser.id as string;
       const pauseMs = COMMAND_TIMEOUT * 5;
-      await redis.command('CLIENT', 'PAUSE', String(pauseMs), mode);
+      await server.redis.command('CLIENT', 'PAUSE', String(pauseMs), mode);
       const login = await browser.get('/regenerate');
       assert.equal(login.status, 503, `${mode}: ${login.body}`);
       assert.equal(browser.id, id, `${mode}: the browser keeps its cookie`);
@@ -89,23 +81,11 @@ describe('regenerate() on a standalone Redis that fails midway', () => {
 });
 
 describe('regenerate() and writes of sessions as large as raised limits allow', () => {
-  let redis: RedisServer;
-  let client: ReturnType<typeof createClient>;
-
-  before(async () => {
-    redis = await startRedis();
-    client = createClient({ url: redis.url });
-    client.on('error', () => {});
-    await client.connect();
-  });
-  after(async () => {
-    if (client?.isOpen) await client.close();
-    await redis?.stop();
-  });
+  const server = useRedisWithClient();
 
   it('creates, writes and regenerates a session of 5,000 keys in one call each', async () => {
     const manager = new SessionManager({
-      store: new RedisStore({ redis: client as never }),
+      store: new RedisStore({ redis: server.client as never }),
       limits: { maxKeys: 10_000, maxSessionBytes: 10_000_000 },
     });
     const many = Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`k${i}`, `value ${i}`]));
@@ -129,7 +109,7 @@ describe('regenerate() and writes of sessions as large as raised limits allow', 
   });
 
   it('still answers LIMIT_EXCEEDED (413), not a script error, for 5,000 keys at once under the default limits', async () => {
-    const manager = new SessionManager({ store: new RedisStore({ redis: client as never }) });
+    const manager = new SessionManager({ store: new RedisStore({ redis: server.client as never }) });
     const many = Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`k${i}`, i]));
     await assert.rejects(manager.open(context()).session.set(many), (error: unknown) => isSessionError(error, 'LIMIT_EXCEEDED') && error.status === 413);
   });

@@ -1,0 +1,62 @@
+// TypeScript programs run as child processes by the tests (example apps, app processes of the race
+// tests): started with tsx, what they print collected, stopped by SIGTERM and then SIGKILL.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+
+/** A running program and everything it printed so far. */
+export interface Program {
+  readonly child: ChildProcess;
+  output(): string;
+  /** Stops it: SIGTERM, then SIGKILL if it is still running 5 s later. */
+  stop(): Promise<void>;
+}
+
+/** Runs `file` with tsx (as the npm scripts do), with `env` added to this process's environment. */
+export function runProgram(file: string, env: Record<string, string> = {}): Program {
+  const child = spawn(process.execPath, ['--import', 'tsx', file], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const collect = (chunk: Buffer): void => void (output += chunk.toString());
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  return {
+    child,
+    output: () => output,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/**
+ * Resolves the first match of `pattern` in what `program` prints, once it appears.
+ * @throws when the program exits first, or prints no match within `timeoutMs`, with its output
+ */
+export async function waitForOutput(program: Program, pattern: RegExp, what: string, timeoutMs = 20_000): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    const finish = (settle: () => void): void => {
+      clearTimeout(timer);
+      program.child.stdout?.off('data', check);
+      program.child.stderr?.off('data', check);
+      program.child.off('exit', exited);
+      settle();
+    };
+    const check = (): void => {
+      const match = pattern.exec(program.output());
+      if (match) finish(() => resolve(match));
+    };
+    const exited = (code: number | null): void => finish(() => reject(new Error(`${what} exited with ${code}:\n${program.output()}`)));
+    const timer = setTimeout(() => finish(() => reject(new Error(`${what} did not start within ${timeoutMs / 1000} s:\n${program.output()}`))), timeoutMs);
+    program.child.stdout?.on('data', check);
+    program.child.stderr?.on('data', check);
+    program.child.once('exit', exited);
+    check();
+  });
+}

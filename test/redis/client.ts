@@ -1,0 +1,45 @@
+// A redis-server of the test's own with the app's node-redis client connected to it, for suites
+// that need both: started before the calling describe block's tests, stopped after them.
+import { after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { createClient } from 'redis';
+import { startRedis, type RedisServer } from './server.js';
+
+/** A node-redis client as an app creates it. */
+export type NodeRedisClient = ReturnType<typeof createClient>;
+
+/** The server and client of {@link useRedisWithClient}, available from the first test on. */
+export interface RedisWithClient {
+  readonly redis: RedisServer;
+  readonly client: NodeRedisClient;
+}
+
+/**
+ * Registers, in the calling describe block, hooks that start a redis-server and connect a
+ * node-redis client (with an 'error' listener, as apps must have) before its tests, and close
+ * both after them.
+ */
+export function useRedisWithClient(): RedisWithClient {
+  let redis: RedisServer | undefined;
+  let client: NodeRedisClient | undefined;
+  before(async () => {
+    redis = await startRedis();
+    client = createClient({ url: redis.url });
+    client.on('error', () => {});
+    await client.connect();
+  });
+  after(async () => {
+    if (client?.isOpen) await client.close();
+    await redis?.stop();
+  });
+  return {
+    get redis() {
+      assert.ok(redis, 'redis-server starts in before()');
+      return redis;
+    },
+    get client() {
+      assert.ok(client, 'the client connects in before()');
+      return client;
+    },
+  };
+}
