@@ -28,7 +28,7 @@ export {
   LAST_SEEN_FIELD,
   STATE_FIELD,
   ENDED_GRACE_MS,
-  parseCreatedAt,
+  parseStoredTime,
   type Store,
   type StoreField,
   type StoreChange,

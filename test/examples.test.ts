@@ -1,9 +1,9 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
 import { Browser, parseSetCookie } from './conformance/harness.js';
-import { freePort, startRedis, type RedisServer } from './redis/server.js';
+import { freePort, useRedis } from './redis/server.js';
 import { runProgram, waitForOutput, type Program } from './process.js';
 
 /** A running example app, its output so far, and its address. */
@@ -57,13 +57,7 @@ async function logInAndOut(url: string): Promise<void> {
 }
 
 describe('npm start (the demo)', () => {
-  let redis: RedisServer;
-  before(async () => {
-    redis = await startRedis();
-  });
-  after(async () => {
-    await redis.stop();
-  });
+  const redis = useRedis();
 
   it('serves the seed examples with sessions and the counter in Redis', async () => {
     const demo = await startExample('examples/demo.ts', { REDIS_URL: redis.url });
@@ -92,13 +86,7 @@ describe('npm start (the demo)', () => {
 });
 
 describe('the framework examples (npm run example:<framework>)', () => {
-  let redis: RedisServer;
-  before(async () => {
-    redis = await startRedis();
-  });
-  after(async () => {
-    await redis.stop();
-  });
+  const redis = useRedis();
 
   // Every example there is: the demo has its own tests above, and redis.ts is what they share.
   const frameworks = readdirSync('examples')

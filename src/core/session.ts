@@ -8,7 +8,7 @@ import {
   CREATED_AT_FIELD,
   LAST_SEEN_FIELD,
   NO_LIMITS,
-  parseCreatedAt,
+  parseStoredTime,
   type Store,
   type StoreExpiry,
   type StoreField,
@@ -251,17 +251,9 @@ function encode(key: string, value: unknown): string {
   return json;
 }
 
-/** The time in a stored last-seen field, or 0 when it is missing or unreadable (so due for a refresh). */
-function lastSeenOf(fields: Map<string, string>): number {
-  const value = fields.get(LAST_SEEN);
-  return value !== undefined && /^[0-9]{1,15}$/.test(value) ? Number(value) : 0;
-}
-
-function sessionGone(): SessionError {
-  return new SessionError(
-    'SESSION_GONE',
-    'the session was ended by another request (logout, regenerate or timeout) while this one was using it; the write was not applied',
-  );
+/** The error of a request whose session another request ended after this one saw it; `outcome` says what did not happen. */
+function sessionGone(outcome: string): SessionError {
+  return new SessionError('SESSION_GONE', `the session was ended by another request (logout, regenerate or timeout) while this one was using it; ${outcome}`);
 }
 
 /** The Set-Cookie this request owes the browser: none, the session's id, or a cleared cookie. */
@@ -430,7 +422,7 @@ export class RequestSession implements Session<SessionData> {
   #outlived(fields: Map<string, string>, now: number): boolean {
     const maxAgeMs = this.#rt.options.maxAgeMs;
     if (maxAgeMs === null) return false;
-    const createdAt = parseCreatedAt(fields.get(CREATED_AT));
+    const createdAt = parseStoredTime(fields.get(CREATED_AT));
     return createdAt === undefined || createdAt + maxAgeMs <= now;
   }
 
@@ -481,7 +473,9 @@ export class RequestSession implements Session<SessionData> {
       this.#data = userData(fields);
       // The stored last-seen time says when any process last extended the expiry, so a read
       // refreshes it at most once per touchInterval whatever other clients do.
-      if (now - lastSeenOf(fields) >= this.#rt.options.touchInterval * 1000) await this.#refresh(sid, now);
+      // A missing or unreadable last-seen counts as long ago.
+      const lastSeen = parseStoredTime(fields.get(LAST_SEEN)) ?? 0;
+      if (now - lastSeen >= this.#rt.options.touchInterval * 1000) await this.#refresh(sid, now);
     });
   }
 
@@ -584,7 +578,7 @@ export class RequestSession implements Session<SessionData> {
     }
     if (result === null) {
       this.#lost();
-      if (this.#seen) throw sessionGone();
+      if (this.#seen) throw sessionGone('the write was not applied');
       this.#unknown();
       return null;
     }
@@ -632,6 +626,16 @@ export class RequestSession implements Session<SessionData> {
     }
   }
 
+  /** This request gave the session the new id `id`, holding `data`: the browser gets it with `cookie`. */
+  #issued(id: string, data: Map<string, string>, cookie: CookieAction): void {
+    this.#id = id;
+    this.#handle = undefined;
+    this.#candidate = undefined;
+    this.#seen = true;
+    this.#data = data;
+    this.#cookie = cookie;
+  }
+
   /** The cookie for a session created at `createdAt`: its Max-Age reaches the absolute deadline. */
   #cookieFor(createdAt: number, now: number): CookieAction {
     const { cookieLifetime, maxAgeMs } = this.#rt.options;
@@ -656,12 +660,7 @@ export class RequestSession implements Session<SessionData> {
     for (let attempt = 0; attempt < 3; attempt++) {
       const id = createSessionId();
       if (await this.#rt.store.create(storageId(id), fields, ttlMs)) {
-        this.#id = id;
-        this.#handle = undefined;
-        this.#candidate = undefined;
-        this.#seen = true;
-        this.#data = data;
-        this.#cookie = this.#cookieFor(nowMs, nowMs);
+        this.#issued(id, data, this.#cookieFor(nowMs, nowMs));
         return;
       }
     }
@@ -703,21 +702,16 @@ export class RequestSession implements Session<SessionData> {
       if (fields === null) {
         this.#lost();
         // Ended by another request meanwhile: its response carries the cookie the browser should keep.
-        if (seen) throw new SessionError('SESSION_GONE', 'the session was ended by another request (logout, regenerate or timeout) before it could be regenerated');
+        if (seen) throw sessionGone('it was not regenerated');
         // The cookie's id was unknown (or ended before this request began): like a login without
         // a session, the next write starts a new one, under a new id.
         this.#candidate = undefined;
         this.#unknown();
         return;
       }
-      this.#id = newId;
-      this.#handle = undefined;
-      this.#candidate = undefined;
-      this.#seen = true;
+      this.#issued(newId, userData(fields), this.#cookieFor(parseStoredTime(fields.get(CREATED_AT)) ?? now, now));
       // Same data under a new id: the session itself is not new.
       this.#existed = true;
-      this.#data = userData(fields);
-      this.#cookie = this.#cookieFor(parseCreatedAt(fields.get(CREATED_AT)) ?? now, now);
     });
   }
 }

@@ -4,7 +4,7 @@ import {
   ENDED_GRACE_MS,
   limitExceeded,
   MAX_COUNTER,
-  parseCreatedAt,
+  parseStoredTime,
   sessionEnded,
   type Store,
   type StoreChange,
@@ -228,7 +228,7 @@ export class MemoryStore implements Store {
    */
   #ttl(id: string, entry: Entry, expiry: StoreExpiry): number | undefined {
     if (expiry.maxAgeMs === null) return expiry.ttlMs;
-    const created = parseCreatedAt(entry.fields.get(CREATED_AT_FIELD));
+    const created = parseStoredTime(entry.fields.get(CREATED_AT_FIELD));
     const left = created === undefined ? 0 : created + expiry.maxAgeMs - expiry.now;
     if (left > 0) return Math.min(expiry.ttlMs, left);
     this.#delete(id);
@@ -332,7 +332,7 @@ export class MemoryStore implements Store {
     const fields = new Map(entry.fields);
     for (const field of change.remove) fields.delete(field);
     for (const [field, value] of change.set) fields.set(field, value);
-    if (parseCreatedAt(fields.get(CREATED_AT_FIELD)) === undefined) fields.set(CREATED_AT_FIELD, String(expiry.now));
+    if (parseStoredTime(fields.get(CREATED_AT_FIELD)) === undefined) fields.set(CREATED_AT_FIELD, String(expiry.now));
     this.#end(from);
     const moved = this.#insert(to, Date.now() + ttl);
     for (const [field, value] of fields) this.#set(moved, field, value);

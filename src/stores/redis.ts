@@ -5,7 +5,7 @@ import {
   ENDED_GRACE_MS,
   limitExceeded,
   MAX_COUNTER,
-  parseCreatedAt,
+  parseStoredTime,
   sessionEnded,
   STATE_FIELD,
   type Store,
@@ -391,7 +391,7 @@ export class RedisStore implements Store {
     fields.delete(STATE_FIELD);
     for (const field of change.remove) fields.delete(field);
     for (const [field, value] of change.set) fields.set(field, value);
-    const created = parseCreatedAt(fields.get(CREATED_AT_FIELD));
+    const created = parseStoredTime(fields.get(CREATED_AT_FIELD));
     if (created === undefined) fields.set(CREATED_AT_FIELD, String(expiry.now));
     // MARK deleted a session past its absolute lifetime, so some of it is left.
     const left = expiry.maxAgeMs === null || created === undefined ? Infinity : created + expiry.maxAgeMs - expiry.now;

@@ -37,11 +37,12 @@ export const STATE_FIELD = ':x';
 export const ENDED_GRACE_MS = 60_000;
 
 /**
- * The creation time stored in a session's {@link CREATED_AT_FIELD}, or `undefined` when it is
- * missing or not a whole number of milliseconds (digits only): such a session cannot be given an
- * absolute lifetime, so stores treat it as past it whenever `maxAgeMs` is set.
+ * A time latchkey stores in a session's metadata ({@link CREATED_AT_FIELD}, {@link LAST_SEEN_FIELD}),
+ * or `undefined` when it is missing or not a whole number of milliseconds (digits only). A session
+ * without a valid created-at cannot be given an absolute lifetime, so stores treat it as past it
+ * whenever `maxAgeMs` is set.
  */
-export function parseCreatedAt(value: string | undefined): number | undefined {
+export function parseStoredTime(value: string | undefined): number | undefined {
   if (value === undefined || !/^[0-9]{1,15}$/.test(value)) return undefined;
   return Number(value);
 }
@@ -53,7 +54,7 @@ export interface StoreExpiry {
   /**
    * The absolute lifetime in milliseconds, counted from the session's {@link CREATED_AT_FIELD};
    * `null` for none. The time to live set is never longer than what is left of it, and a session
-   * with nothing left, or without a valid created-at field (see {@link parseCreatedAt}), is
+   * with nothing left, or without a valid created-at field (see {@link parseStoredTime}), is
    * deleted and treated as one that does not exist.
    */
   readonly maxAgeMs: number | null;

@@ -1,13 +1,13 @@
 // What only Fastify has: plugin encapsulation and the app's lifecycle. Session behaviour itself is
 // the conformance suite's job.
-import { after, before, describe, it, type TestContext } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Writable } from 'node:stream';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { isSessionError, MemoryStore, type SessionError } from '../../src/index.js';
 import { session } from '../../src/adapters/fastify.js';
-import { startRedis, type RedisServer } from '../redis/server.js';
+import { useRedis } from '../redis/server.js';
 
 /** The `name=value` pairs of a response's Set-Cookie headers. */
 function cookiesOf(header: string | string[] | undefined): string[] {
@@ -15,13 +15,7 @@ function cookiesOf(header: string | string[] | undefined): string[] {
 }
 
 describe('Fastify plugin', () => {
-  let redis: RedisServer;
-  before(async () => {
-    redis = await startRedis();
-  });
-  after(async () => {
-    await redis.stop();
-  });
+  const redis = useRedis();
 
   it('gives sessions to the encapsulated context it is registered in, not to its siblings', async () => {
     const app = Fastify();

@@ -5,6 +5,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, sta
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before } from 'node:test';
 
 /** A redis-server process of the test's own, on a free loopback port. */
 export interface RedisServer {
@@ -346,4 +347,38 @@ export async function startRedis(options: { readonly persist?: boolean } = {}): 
     },
   };
   return server;
+}
+
+/**
+ * Registers, in the calling describe block, hooks that start a redis-server of its own before its
+ * tests and stop it after them. The server it returns stands for that one, from the first test on.
+ */
+export function useRedis(options: { readonly persist?: boolean } = {}): RedisServer {
+  let started: RedisServer | undefined;
+  before(async () => {
+    started = await startRedis(options);
+  });
+  after(async () => {
+    await started?.stop();
+  });
+  const server = (): RedisServer => {
+    if (started === undefined) throw new Error('redis-server starts in before()');
+    return started;
+  };
+  return {
+    get port() {
+      return server().port;
+    },
+    get url() {
+      return server().url;
+    },
+    command: (...args) => server().command(...args),
+    commandCounts: () => server().commandCounts(),
+    commandTotal: () => server().commandTotal(),
+    resetStats: () => server().resetStats(),
+    monitor: () => server().monitor(),
+    kill: () => server().kill(),
+    restart: () => server().restart(),
+    stop: () => server().stop(),
+  };
 }

@@ -1,14 +1,14 @@
 // The app's own client keeps its offline queue; latchkey must still fail at once during an outage,
 // and nothing it was told had failed may run when Redis comes back.
 import { spawnSync } from 'node:child_process';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'redis';
 import { Redis } from 'ioredis';
 import { isSessionError, RedisStore } from '../../src/index.js';
 import type { RedisClientLike } from '../../src/stores/redis-client.js';
-import { startRedis, type RedisServer } from '../redis/server.js';
+import { useRedis } from '../redis/server.js';
 
 const EXPIRY = { ttlMs: 60_000, maxAgeMs: null, now: 0 };
 
@@ -29,15 +29,9 @@ const CLIENTS: Record<string, (url: string) => Promise<{ client: RedisClientLike
 
 for (const [library, connect] of Object.entries(CLIENTS)) {
   describe(`RedisStore on the app's own ${library} client (offline queue on) during an outage`, () => {
-    let redis: RedisServer;
-    before(async () => {
-      // Persistent, so that the session the update below was about is still there after the restart
-      // and an update replayed by the client's offline queue would show.
-      redis = await startRedis({ persist: true });
-    });
-    after(async () => {
-      await redis.stop();
-    });
+    // Persistent, so that the session the update below was about is still there after the restart
+    // and an update replayed by the client's offline queue would show.
+    const redis = useRedis({ persist: true });
 
     it('fails each operation at once while the client reconnects, and runs none of them once Redis is back', async () => {
       const { client, ready, close } = await connect(redis.url);
@@ -125,13 +119,7 @@ const BUSY_CLIENTS: Record<string, (url: string) => Promise<{ redis: RedisClient
 
 for (const [name, connect] of Object.entries(BUSY_CLIENTS)) {
   describe(`RedisStore on ${name} when Redis dies while the app is busy`, () => {
-    let redis: RedisServer;
-    before(async () => {
-      redis = await startRedis();
-    });
-    after(async () => {
-      await redis.stop();
-    });
+    const redis = useRedis();
 
     it(`fails the operations of the requests handled next within 1 s (timeout ${TIMEOUT_MS} ms), and runs none of them later`, async () => {
       const { redis: client, ready, close } = await connect(redis.url);
@@ -205,13 +193,7 @@ for (const [name, connect] of Object.entries(BUSY_CLIENTS)) {
 }
 
 describe("RedisStore on the app's own node-redis client before its first connection", () => {
-  let redis: RedisServer;
-  before(async () => {
-    redis = await startRedis();
-  });
-  after(async () => {
-    await redis.stop();
-  });
+  const redis = useRedis();
 
   it('lets operations wait for the connection up to the timeout, and runs none that timed out once Redis is up', async () => {
     await redis.kill();

@@ -141,6 +141,9 @@ describe('storeContract without ttlOf: the checks it cannot make are skipped vis
   });
 });
 
+/** Numbers no count or size option takes. */
+const NOT_WHOLE_ABOVE_ZERO: readonly unknown[] = [0, -1, 1.5, Number.NaN, Infinity];
+
 function assertInvalidOptions(make: () => unknown): void {
   assert.throws(make, (error: unknown) => {
     assert.ok(error instanceof SessionError, `expected a SessionError, got ${String(error)}`);
@@ -196,12 +199,7 @@ describe('MemoryStore outside the contract', () => {
   });
 
   it('rejects maxSessions that is not a whole number above 0 with INVALID_OPTIONS', () => {
-    assertInvalidOptions(() => new MemoryStore({ maxSessions: 0 }));
-    assertInvalidOptions(() => new MemoryStore({ maxSessions: -1 }));
-    assertInvalidOptions(() => new MemoryStore({ maxSessions: 1.5 }));
-    assertInvalidOptions(() => new MemoryStore({ maxSessions: Number.NaN }));
-    assertInvalidOptions(() => new MemoryStore({ maxSessions: Infinity }));
-    assertInvalidOptions(() => new MemoryStore({ maxSessions: '10' as unknown as number }));
+    for (const value of [...NOT_WHOLE_ABOVE_ZERO, '10']) assertInvalidOptions(() => new MemoryStore({ maxSessions: value as number }));
   });
 
   it('does not count expired sessions in size', async () => {
@@ -463,12 +461,7 @@ describe('MemoryStore maxBytes', () => {
   });
 
   it('rejects maxBytes that is not a whole number above 0 with INVALID_OPTIONS, and says why it matters', () => {
-    assertInvalidOptions(() => new MemoryStore({ maxBytes: 0 }));
-    assertInvalidOptions(() => new MemoryStore({ maxBytes: -1 }));
-    assertInvalidOptions(() => new MemoryStore({ maxBytes: 1.5 }));
-    assertInvalidOptions(() => new MemoryStore({ maxBytes: Number.NaN }));
-    assertInvalidOptions(() => new MemoryStore({ maxBytes: Infinity }));
-    assertInvalidOptions(() => new MemoryStore({ maxBytes: '1mb' as unknown as number }));
+    for (const value of [...NOT_WHOLE_ABOVE_ZERO, '1mb']) assertInvalidOptions(() => new MemoryStore({ maxBytes: value as number }));
     assert.throws(() => new MemoryStore({ maxBytes: 0 }), /maxBytes must be a whole number of bytes above 0.*got 0.*limits\.maxSessionBytes/);
   });
 });

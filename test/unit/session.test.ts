@@ -299,7 +299,6 @@ describe('a stored session whose metadata is missing or damaged', () => {
     const { fields } = store.inspect(sid as string) as { fields: Map<string, string> };
     fields.delete(':c');
     if (createdAt !== undefined) fields.set(':c', createdAt);
-    await store.destroy(sid as string);
     // Written anew by something other than latchkey, under the same id.
     await store.close();
     await store.create(sid as string, [...fields], 60_000);
@@ -338,9 +337,8 @@ describe('a stored session whose metadata is missing or damaged', () => {
 
   it('with a damaged last-seen: read, and refreshed at once', async () => {
     const { store, manager, cookie, sid } = await stored(String(Date.now()));
-    const entry = store.inspect(sid) as { fields: Map<string, string> };
     await store.update(sid, [[':s', 'not a time']], [], { ttlMs: 1000, maxAgeMs: null, now: Date.now() }, manager.storeLimits);
-    assert.equal(entry.fields.get('a'), '1');
+    assert.equal(store.inspect(sid)?.fields.get(':s'), 'not a time', 'the last-seen field is damaged');
     const { session } = manager.open(context({ cookieHeader: () => cookie }));
     assert.equal(await session.get('a'), 1);
     const after = store.inspect(sid);
