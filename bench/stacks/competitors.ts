@@ -58,7 +58,9 @@ export const stacks: Record<string, StackStarter> = {
   },
   async koa(url) {
     // koa-redis brings its own ioredis client; koa-session's README points to it for Redis.
-    const store = koaRedis({ url });
+    // @types/koa-redis describes an older koa-redis (node-redis options, koa-session 5's store
+    // shape): the casts are to what koa-redis 4 and koa-session 7 take at run time.
+    const store = koaRedis({ url } as never) as never;
     return koaApp(
       (app) => {
         app.keys = [SECRET];
