@@ -45,6 +45,8 @@ interface Entry {
   expiresAt: number;
   /** What the session counts against `maxBytes`: its id, fields and overheads. */
   bytes: number;
+  /** What the session counts against {@link StoreLimits.maxBytes}: the UTF-8 bytes of its field names and values. */
+  dataBytes: number;
   /** Whether this entry only remembers that the id was ended (see {@link ENDED_GRACE_MS}). */
   ended?: true;
 }
@@ -78,15 +80,30 @@ function sizeOf(field: string, value: string): number {
   return Buffer.byteLength(field) + Buffer.byteLength(value);
 }
 
-/** Whether `fields`, with `set` applied and `remove` deleted, stays within `limits`. */
-function within(fields: Map<string, string>, set: readonly StoreField[], remove: readonly string[], limits: StoreLimits): boolean {
-  const after = new Map(fields);
-  for (const [field, value] of set) after.set(field, value);
-  for (const field of remove) after.delete(field);
-  if (after.size > limits.maxFields) return false;
-  let bytes = 0;
-  for (const [field, value] of after) bytes += sizeOf(field, value);
-  return bytes <= limits.maxBytes;
+/**
+ * Whether `entry`, with `set` applied and `remove` deleted, stays within `limits`. Works from the
+ * entry's counts and the fields the write touches, so its cost does not grow with the session.
+ */
+function within(entry: Entry, set: readonly StoreField[], remove: readonly string[], limits: StoreLimits): boolean {
+  let fields = entry.fields.size;
+  let bytes = entry.dataBytes;
+  // Fields this write has changed already: one may be set twice, or set and removed.
+  const written = new Map<string, string | undefined>();
+  const apply = (field: string, value: string | undefined): void => {
+    const old = written.has(field) ? written.get(field) : entry.fields.get(field);
+    if (old !== undefined) {
+      fields--;
+      bytes -= sizeOf(field, old);
+    }
+    if (value !== undefined) {
+      fields++;
+      bytes += sizeOf(field, value);
+    }
+    written.set(field, value);
+  };
+  for (const [field, value] of set) apply(field, value);
+  for (const field of remove) apply(field, undefined);
+  return fields <= limits.maxFields && bytes <= limits.maxBytes;
 }
 
 /** Expired sessions removed, at most, by one operation; keeps every call short. */
@@ -183,7 +200,7 @@ export class MemoryStore implements Store {
 
   /** Adds an empty session, counting its id and overhead. */
   #insert(id: string, expiresAt: number): Entry {
-    const entry: Entry = { fields: new Map(), expiresAt, bytes: SESSION_OVERHEAD + bytesOf(id) };
+    const entry: Entry = { fields: new Map(), expiresAt, bytes: SESSION_OVERHEAD + bytesOf(id), dataBytes: 0 };
     this.#sessions.set(id, entry);
     this.#bytes += entry.bytes;
     return entry;
@@ -201,12 +218,16 @@ export class MemoryStore implements Store {
   #set(entry: Entry, field: string, value: string | undefined): void {
     const old = entry.fields.get(field);
     let change = 0;
-    if (old !== undefined) change -= FIELD_OVERHEAD + bytesOf(field) + bytesOf(old);
+    if (old !== undefined) {
+      change -= FIELD_OVERHEAD + bytesOf(field) + bytesOf(old);
+      entry.dataBytes -= sizeOf(field, old);
+    }
     if (value === undefined) {
       entry.fields.delete(field);
     } else {
       entry.fields.set(field, value);
       change += FIELD_OVERHEAD + bytesOf(field) + bytesOf(value);
+      entry.dataBytes += sizeOf(field, value);
     }
     entry.bytes += change;
     this.#bytes += change;
@@ -251,7 +272,7 @@ export class MemoryStore implements Store {
    */
   #end(id: string): void {
     this.#delete(id);
-    this.#sessions.set(id, { fields: new Map(), expiresAt: Date.now() + ENDED_GRACE_MS, bytes: 0, ended: true });
+    this.#sessions.set(id, { fields: new Map(), expiresAt: Date.now() + ENDED_GRACE_MS, bytes: 0, dataBytes: 0, ended: true });
   }
 
   /** {@inheritDoc Store.load} */
@@ -280,7 +301,7 @@ export class MemoryStore implements Store {
     if (entry === undefined) return false;
     const ttl = this.#ttl(id, entry, expiry);
     if (ttl === undefined) return false;
-    if (!within(entry.fields, set, remove, limits)) throw limitExceeded();
+    if (!within(entry, set, remove, limits)) throw limitExceeded();
     entry.expiresAt = Date.now() + ttl;
     for (const [field, value] of set) this.#set(entry, field, value);
     for (const field of remove) this.#set(entry, field, undefined);
@@ -314,7 +335,7 @@ export class MemoryStore implements Store {
     if (Math.abs(next) > MAX_COUNTER) {
       throw new SessionError('INVALID_ARGUMENT', `cannot increment '${field}': increment would overflow ${MAX_COUNTER}`);
     }
-    if (!within(entry.fields, [[field, String(next)], ...set], [], limits)) throw limitExceeded();
+    if (!within(entry, [[field, String(next)], ...set], [], limits)) throw limitExceeded();
     entry.expiresAt = Date.now() + ttl;
     this.#set(entry, field, String(next));
     for (const [name, value] of set) this.#set(entry, name, value);

@@ -3,6 +3,7 @@ import { SessionError } from '../core/errors.js';
 import {
   CREATED_AT_FIELD,
   ENDED_GRACE_MS,
+  LAST_SEEN_FIELD,
   limitExceeded,
   MAX_COUNTER,
   parseStoredTime,
@@ -60,6 +61,13 @@ export const DEFAULT_REDIS_STORE_OPTIONS = {
 /** Round trips of a move; its mark outlives that many command timeouts. */
 const MOVE_STEPS = 3;
 
+/**
+ * RedisStore's tally of a session's size: the bytes of every field name and value but its own and
+ * {@link STATE_FIELD}'s, which limits count in. Kept so that a write checks the limits without
+ * reading the whole hash; never part of what {@link RedisStore.load} returns.
+ */
+export const BYTES_FIELD = ':b';
+
 class Script {
   readonly sha: string;
   constructor(readonly source: string) {
@@ -82,29 +90,17 @@ local function chunked(command, from, to)
 end`;
 
 /**
- * Reads the session into `h` and works out its new TTL. For a missing session, or one past its
- * absolute lifetime or without a valid created-at field while one applies (which it deletes), the
- * script returns `gone`; for an ended session, or one another request is moving, a GONE error.
- * A mark left by a move that failed and could not clean up is removed once its deadline passed.
- * Also tallies the hash (field sizes, count, bytes) for `account` and `within`, so one HGETALL
- * serves all three.
+ * Checks the session without reading it whole: one `HMGET` of the store's state field, the
+ * created-at and last-seen fields and the byte tally, into `meta`. For a missing session, or one
+ * past its absolute lifetime or without a valid created-at field while one applies (which it
+ * deletes), the script returns `gone`; for an ended session, or one another request is moving, a
+ * GONE error. A mark left by a move that failed and could not clean up is removed once its
+ * deadline passed. Leaves the TTL to set in `ttl`.
  */
-const prelude = (gone: string): string => `${CHUNKED}
-local h = redis.call('HGETALL', KEYS[1])
-if #h == 0 then return ${gone} end
-local size, count, bytes, created, state = {}, 0, 0, nil, nil
-for i = 1, #h, 2 do
-  local field = h[i]
-  if field == '${STATE_FIELD}' then
-    state = h[i + 1]
-  else
-    local n = #field + #h[i + 1]
-    size[field] = n
-    count = count + 1
-    bytes = bytes + n
-    if field == '${CREATED_AT_FIELD}' then created = h[i + 1] end
-  end
-end
+const head = (gone: string): string => `${CHUNKED}
+local meta = redis.call('HMGET', KEYS[1], '${STATE_FIELD}', '${CREATED_AT_FIELD}', '${BYTES_FIELD}', '${LAST_SEEN_FIELD}')
+local state, created = meta[1], meta[2]
+if not (state or created or meta[3] or meta[4]) and redis.call('EXISTS', KEYS[1]) == 0 then return ${gone} end
 local now = tonumber(ARGV[3])
 if state then
   local deadline = string.match(state, '^m(%d+):')
@@ -121,47 +117,109 @@ if maxAge > 0 then
     return ${gone}
   end
   if left < ttl then ttl = left end
+end`;
+
+/**
+ * {@link head}, then the session's size, followed field by field as the write goes (`account`):
+ * `bytes` from the tally in {@link BYTES_FIELD}, which every write keeps exact from the sizes
+ * (HSTRLEN) of the fields it touches, and the field count from HLEN, asked only when a limit on it
+ * applies or the write removes fields (`count()`). A session written before the tally existed, or
+ * with a tally that is not a count, is tallied once from HGETALL. So a write costs Redis the same
+ * whatever else the session holds. ARGV[4..5] are the most fields and bytes.
+ */
+const tallied = (gone: string): string => `${head(gone)}
+local bytes = meta[3] and tonumber(meta[3])
+if not bytes or bytes < 0 or bytes % 1 ~= 0 then
+  bytes = 0
+  local h = redis.call('HGETALL', KEYS[1])
+  for i = 1, #h, 2 do
+    if h[i] ~= '${BYTES_FIELD}' and h[i] ~= '${STATE_FIELD}' then bytes = bytes + #h[i] + #h[i + 1] end
+  end
+end
+local added = 0
+local size = {}
+if meta[4] then size['${LAST_SEEN_FIELD}'] = ${LAST_SEEN_FIELD.length} + #meta[4] else size['${LAST_SEEN_FIELD}'] = false end
+local function current(field)
+  local n = size[field]
+  if n == nil then
+    n = redis.call('HSTRLEN', KEYS[1], field)
+    if n > 0 or redis.call('HEXISTS', KEYS[1], field) == 1 then n = #field + n else n = false end
+    size[field] = n
+  end
+  return n
 end
 local function account(field, n)
-  if size[field] then bytes = bytes - size[field] else count = count + 1 end
+  local was = current(field)
+  if was then
+    bytes = bytes - was
+    added = added - 1
+  end
+  if n then
+    bytes = bytes + n
+    added = added + 1
+  end
   size[field] = n
-  if n then bytes = bytes + n else count = count - 1 end
+end
+local fields = nil
+local function count()
+  if not fields then
+    fields = redis.call('HLEN', KEYS[1])
+    if meta[3] then fields = fields - 1 end
+  end
+  return fields + added
 end
 local function within()
-  return count <= tonumber(ARGV[4]) and bytes <= tonumber(ARGV[5])
+  if bytes > tonumber(ARGV[5]) then return false end
+  return tonumber(ARGV[4]) >= ${Number.MAX_SAFE_INTEGER} or count() <= tonumber(ARGV[4])
 end`;
 
 const LIMIT_REPLY = "redis.error_reply('LIMIT the session would pass its limits')";
 
-/** Creates the hash from the pairs in ARGV[2..] unless the key exists; ARGV[1] is the TTL. */
+/**
+ * Creates the hash from the pairs in ARGV[2..] unless the key exists; ARGV[1] is the TTL. The
+ * pairs include the byte tally (see {@link withTally}).
+ */
 const CREATE = new Script(`${CHUNKED}
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 chunked('HSET', 2, #ARGV)
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1`);
 
-/** For an existing key only: ARGV[6] pairs to set from ARGV[7..], then fields to delete. */
-const UPDATE = new Script(`${prelude('0')}
+/**
+ * For an existing key only: ARGV[6] pairs to set from ARGV[7..], the last of them the byte tally
+ * with a value the script fills in, then fields to delete. A session left without fields is
+ * deleted.
+ */
+const UPDATE = new Script(`${tallied('0')}
 local n = tonumber(ARGV[6]) * 2
-for i = 7, 6 + n, 2 do account(ARGV[i], #ARGV[i] + #ARGV[i + 1]) end
-for i = 7 + n, #ARGV do if size[ARGV[i]] then account(ARGV[i], nil) end end
+for i = 7, 4 + n, 2 do account(ARGV[i], #ARGV[i] + #ARGV[i + 1]) end
+for i = 7 + n, #ARGV do account(ARGV[i], false) end
 if not within() then return ${LIMIT_REPLY} end
+if 7 + n <= #ARGV and count() == 0 then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+ARGV[6 + n] = bytes
 chunked('HSET', 7, 6 + n)
 chunked('HDEL', 7 + n, #ARGV)
 redis.call('PEXPIRE', KEYS[1], ttl)
 return 1`);
 
 /**
- * For an existing key only: HINCRBY ARGV[6] by ARGV[7], then new TTL and the pairs in ARGV[8..].
- * HINCRBY goes first so that a field holding no integer fails before anything has changed; a
- * result past MAX_COUNTER or the limits is undone and fails too.
+ * For an existing key only: HINCRBY ARGV[6] by ARGV[7], then new TTL and the pairs in ARGV[8..],
+ * the last of them the byte tally with a value the script fills in. HINCRBY goes first so that a
+ * field holding no integer fails before anything has changed; a result past MAX_COUNTER or the
+ * limits is undone and fails too. Redis keeps the result as its decimal digits, so their count is
+ * its new size.
  */
-const INCREMENT = new Script(`${prelude('false')}
+const INCREMENT = new Script(`${tallied('false')}
 local field = ARGV[6]
-local existed = size[field] ~= nil
+local existed = current(field) ~= false
+-- The count before HINCRBY adds the field; account() adds it then.
+if not existed then count() end
 local v = redis.call('HINCRBY', KEYS[1], field, ARGV[7])
-account(field, #field + redis.call('HSTRLEN', KEYS[1], field))
-for i = 8, #ARGV, 2 do account(ARGV[i], #ARGV[i] + #ARGV[i + 1]) end
+account(field, #field + #string.format('%d', v))
+for i = 8, #ARGV - 2, 2 do account(ARGV[i], #ARGV[i] + #ARGV[i + 1]) end
 local failure = nil
 if v > ${MAX_COUNTER} or v < -${MAX_COUNTER} then
   failure = redis.error_reply('ERR increment would overflow ${MAX_COUNTER}')
@@ -169,20 +227,22 @@ elseif not within() then
   failure = ${LIMIT_REPLY}
 end
 if failure then
-  if existed then redis.call('HINCRBY', KEYS[1], field, -tonumber(ARGV[7])) else redis.call('HDEL', KEYS[1], field) end
+  -- 0 - by, not -by: Lua writes -0 as '-0', which HINCRBY refuses.
+  if existed then redis.call('HINCRBY', KEYS[1], field, 0 - tonumber(ARGV[7])) else redis.call('HDEL', KEYS[1], field) end
   return failure
 end
-redis.call('PEXPIRE', KEYS[1], ttl)
+ARGV[#ARGV] = bytes
 chunked('HSET', 8, #ARGV)
+redis.call('PEXPIRE', KEYS[1], ttl)
 return v`);
 
 /**
  * The first step of a move: marks the session as being moved (ARGV[4], `m<deadline>:<new id>`),
  * so that no other request writes to it meanwhile, and returns its fields.
  */
-const MARK = new Script(`${prelude('false')}
+const MARK = new Script(`${head('false')}
 redis.call('HSET', KEYS[1], '${STATE_FIELD}', ARGV[4])
-return h`);
+return redis.call('HGETALL', KEYS[1])`);
 
 /** The last step of a move: ends the session if it still carries this move's mark (ARGV[1]). */
 const END_MOVED = new Script(`
@@ -199,8 +259,7 @@ return 1`);
 
 /** Ends an existing session: its data goes, a mark saying it ended stays for ARGV[1] ms. */
 const DESTROY = new Script(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('UNLINK', KEYS[1])
+if redis.call('UNLINK', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], '${STATE_FIELD}', 'e')
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1`);
@@ -224,6 +283,18 @@ function scriptError(error: unknown, field?: string): unknown {
     return new SessionError('INVALID_ARGUMENT', `cannot increment '${field}': ${reason}`, { cause });
   }
   return error;
+}
+
+/** The pairs of a new session, with its byte tally (see {@link BYTES_FIELD}) last. */
+function withTally(fields: Iterable<StoreField>): string[] {
+  const out: string[] = [];
+  let bytes = 0;
+  for (const [field, value] of fields) {
+    out.push(field, value);
+    bytes += Buffer.byteLength(field) + Buffer.byteLength(value);
+  }
+  out.push(BYTES_FIELD, String(bytes));
+  return out;
 }
 
 function flatten(fields: readonly StoreField[]): string[] {
@@ -328,8 +399,10 @@ export class RedisStore implements Store {
   async load(id: string): Promise<Map<string, string> | null> {
     const key = this.#key(id);
     const fields = toFieldMap(await this.#command('load', key, ['HGETALL', key]));
-    const state = fields?.get(STATE_FIELD);
-    if (fields === null || state === undefined) return fields;
+    if (fields === null) return null;
+    fields.delete(BYTES_FIELD);
+    const state = fields.get(STATE_FIELD);
+    if (state === undefined) return fields;
     // Ended, or being moved: no session. A mark whose deadline has passed belongs to a move that
     // failed without cleaning up; the session is usable again (the next write removes the mark).
     const deadline = /^m([0-9]+):/.exec(state)?.[1];
@@ -341,13 +414,14 @@ export class RedisStore implements Store {
   /** {@inheritDoc Store.create} */
   async create(id: string, fields: readonly StoreField[], ttlMs: number): Promise<boolean> {
     const key = this.#key(id);
-    return (await this.#script('create', CREATE, key, [String(ttlMs), ...flatten(fields)])) === 1;
+    return (await this.#script('create', CREATE, key, [String(ttlMs), ...withTally(fields)])) === 1;
   }
 
   /** {@inheritDoc Store.update} */
   async update(id: string, set: readonly StoreField[], remove: readonly string[], expiry: StoreExpiry, limits: StoreLimits): Promise<boolean> {
     const key = this.#key(id);
-    const args = [...expiryArgs(expiry), ...limitArgs(limits), String(set.length), ...flatten(set), ...remove];
+    // The byte tally goes with the fields to set; the script fills in its value.
+    const args = [...expiryArgs(expiry), ...limitArgs(limits), String(set.length + 1), ...flatten(set), BYTES_FIELD, '', ...remove];
     try {
       return (await this.#script('update', UPDATE, key, args)) === 1;
     } catch (error) {
@@ -365,7 +439,7 @@ export class RedisStore implements Store {
     limits: StoreLimits,
   ): Promise<number | null> {
     const key = this.#key(id);
-    const args = [...expiryArgs(expiry), ...limitArgs(limits), field, String(by), ...flatten(set)];
+    const args = [...expiryArgs(expiry), ...limitArgs(limits), field, String(by), ...flatten(set), BYTES_FIELD, ''];
     try {
       const reply = await this.#script('increment', INCREMENT, key, args);
       return reply === null || reply === undefined ? null : Number(reply);
@@ -389,6 +463,7 @@ export class RedisStore implements Store {
     const fields = toFieldMap(reply);
     if (fields === null) return null;
     fields.delete(STATE_FIELD);
+    fields.delete(BYTES_FIELD);
     for (const field of change.remove) fields.delete(field);
     for (const [field, value] of change.set) fields.set(field, value);
     const created = parseStoredTime(fields.get(CREATED_AT_FIELD));
@@ -397,7 +472,7 @@ export class RedisStore implements Store {
     const left = expiry.maxAgeMs === null || created === undefined ? Infinity : created + expiry.maxAgeMs - expiry.now;
     const ttl = Math.max(1, Math.min(expiry.ttlMs, left));
     try {
-      if ((await this.#script('move', CREATE, this.#key(to), [String(ttl), ...flatten([...fields])])) !== 1) {
+      if ((await this.#script('move', CREATE, this.#key(to), [String(ttl), ...withTally(fields)])) !== 1) {
         throw new SessionError('STORE_ERROR', 'the new id of a regenerated session exists already');
       }
     } catch (error) {

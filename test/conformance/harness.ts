@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
@@ -15,6 +16,7 @@ import { createClient } from 'redis';
 import { Redis } from 'ioredis';
 import { MemoryStore, RedisStore, STATE_FIELD, type Session, type SessionOptions, type Store } from '../../src/index.js';
 import { sessionHandle, storageId as storageIdOf } from '../../src/core/id.js';
+import { BYTES_FIELD } from '../../src/stores/redis.js';
 import { session as honoSession } from '../../src/adapters/hono.js';
 import { session as expressSession } from '../../src/adapters/express.js';
 import { session as fastifySession } from '../../src/adapters/fastify.js';
@@ -369,7 +371,16 @@ async function redisBacked(name: string, connect: (url: string) => Promise<{ cli
     const map = new Map<string, string>();
     for (let i = 0; i < flat.length; i += 2) map.set(flat[i] as string, flat[i + 1] as string);
     // Only the mark that the session ended: no session.
-    return map.get(STATE_FIELD) === 'e' ? null : map;
+    if (map.get(STATE_FIELD) === 'e') return null;
+    // RedisStore's byte tally is bookkeeping, not session data; every hash read checks it is exact.
+    const tally = map.get(BYTES_FIELD);
+    if (tally !== undefined) {
+      map.delete(BYTES_FIELD);
+      let bytes = 0;
+      for (const [field, value] of map) if (field !== STATE_FIELD) bytes += Buffer.byteLength(field) + Buffer.byteLength(value);
+      assert.equal(tally, String(bytes), `the byte tally of ${redisKey} is the size of its fields`);
+    }
+    return map;
   };
   // A key holding only the mark that its session ended (see ENDED_GRACE_MS) is not a session.
   const keys = async (): Promise<string[]> => {
