@@ -44,7 +44,7 @@ export interface Results {
   frameworks: FrameworkResult[];
 }
 
-const ROUTES = ['plain', 'login', 'read', 'write', 'incr'];
+const ROUTES = ['plain', 'login', 'read', 'write', 'incr', 'read100', 'write100'];
 
 function of(result: FrameworkResult, kind: StackKind): StackResult | undefined {
   return result.stacks.find((stack) => stack.kind === kind);
@@ -168,9 +168,9 @@ export function renderMarkdown(results: Results, json: string): string {
     `Each stack runs in its own process against one private redis-server; autocannon drives it from another process over loopback with ${results.settings.connections} connections, ${results.settings.repeats} × ${results.settings.duration} s per route${results.settings.warmup ? ` after a ${results.settings.warmup} s warm-up` : ', no warm-up'}, repeats interleaved across the stacks of a framework. Figures are medians of the repeats. The machine is shared and noisy: read the ratios, not the absolute numbers. Raw figures: [${json}](${json}).`,
     results.versions ? `Versions: ${Object.entries(results.versions).map(([name, version]) => `${name} ${version}`).join(', ')}; latchkey from this commit's \`dist/\`.` : '',
     '',
-    '- **floor**: the bare framework doing exactly one raw Redis command per route (HGETALL to read, HSET to write, HINCRBY to increment), nothing on `/plain`. **empty middleware**: the floor with one middleware (Fastify: an onRequest hook) that does nothing, timed on `/plain` only, to show what mounting any middleware costs the framework.',
-    '- **competitors**, configured as their READMEs recommend (`resave: false`, `saveUninitialized: false`): express-session + connect-redis, @fastify/session + @fastify/cookie + connect-redis, koa-session + koa-redis.',
-    '- `/plain` is a route that does not use the session (the middleware is mounted); `/login` creates a session with three fields; `/read`, `/write` and `/incr` use a logged-in session.',
+    '- **floor**: the bare framework reading an `sid` cookie and doing exactly one raw Redis command per route with node-redis (HGETALL to read, HSET to write, HINCRBY to increment; HGETALL of all 100 fields on `/read100`, HSET of one field on `/write100`), nothing on `/plain`. **empty middleware**: the floor with one middleware (Fastify: an onRequest hook) that does nothing, timed on `/plain` only, to show what mounting any middleware costs the framework.',
+    '- **competitors**, configured as their READMEs recommend (`resave: false`, `saveUninitialized: false`): express-session + connect-redis, @fastify/session + @fastify/cookie + connect-redis, koa-session + koa-redis. They keep a session as one JSON string, so they read and write all of it on every request.',
+    '- `/plain` is a route that does not use the session (the middleware is mounted); `/login` creates a session with three fields; `/read`, `/write` and `/incr` read one field, write one field and increment one on a logged-in session. `/read100` and `/write100` are `/read` and `/write` on a session of 100 fields of 5 to 50 characters (about 3.4 kB, made by an untimed `/login100`), to show how a session\'s size weighs on each request.',
     `- **cmds/req** is the INFO commandstats delta per request, which also counts the commands a Lua script runs inside Redis; **round trips/req** counts only what the app sent (MONITOR over ${results.settings.roundTripRequests} sequential requests).`,
     '',
     '## Targets',
@@ -199,7 +199,7 @@ export function renderMarkdown(results: Results, json: string): string {
     '',
     '```sh',
     'npm ci',
-    'npm run bench                 # the full run (about 20 minutes), rewrites this file',
+    'npm run bench                 # the full run (about 25 minutes), rewrites this file',
     'npm run bench -- --quick      # a smoke run, under 3 minutes',
     'npm run bench -- --frameworks=express,koa',
     '```',

@@ -51,8 +51,16 @@ const SETTINGS = args.quick
   ? { duration: 1, warmup: 0, repeats: 1, connections: 16, fillSessions: 100, lostTrials: 3, concurrentWrites: 50, roundTripRequests: 30 }
   : { duration: 3, warmup: 1, repeats: 5, connections: 16, fillSessions: 1000, lostTrials: 3, concurrentWrites: 50, roundTripRequests: 100 };
 
-/** The routes timed under load; /setfield, /dump and /fill10 serve the lost-update and memory checks. */
-const TIMED_ROUTES = ['plain', 'login', 'read', 'write', 'incr'] as const;
+/**
+ * The routes timed under load; /setfield, /dump and /fill10 serve the lost-update and memory checks.
+ * /read100 and /write100 are /read and /write on a session of 100 fields (made by /login100).
+ */
+const TIMED_ROUTES = ['plain', 'login', 'read', 'write', 'incr', 'read100', 'write100'] as const;
+
+/** The route that makes the session a timed route runs on. */
+function loginRoute(route: string): string {
+  return route.endsWith('100') ? 'login100' : 'login';
+}
 
 /** A stack's server process and address. */
 interface Running {
@@ -122,11 +130,11 @@ function cookieHeader(response: Response): string {
     .join('; ');
 }
 
-async function login(stack: Running): Promise<string> {
-  const response = await fetch(`${stack.url}/login`);
+async function login(stack: Running, route = 'login'): Promise<string> {
+  const response = await fetch(`${stack.url}/${route}`);
   await response.text();
   const cookie = cookieHeader(response);
-  if (!response.ok || cookie === '') throw new Error(`${stack.name}: /login gave ${response.status} and no cookie`);
+  if (!response.ok || cookie === '') throw new Error(`${stack.name}: /${route} gave ${response.status} and no cookie`);
   return cookie;
 }
 
@@ -140,7 +148,7 @@ function median(values: number[]): number {
 async function timeRoute(stacks: Running[], route: string, redis: RedisServer, loader: Loader): Promise<Map<Running, RouteFigures>> {
   // /login runs without a cookie (each request logs in anew); the others on a logged-in session.
   const headers = new Map<Running, Record<string, string>>();
-  for (const stack of stacks) headers.set(stack, route === 'login' ? {} : { cookie: await login(stack) });
+  for (const stack of stacks) headers.set(stack, route === 'login' ? {} : { cookie: await login(stack, loginRoute(route)) });
   const runs = new Map<Running, Array<LoadResult & { commands: number }>>(stacks.map((stack) => [stack, []]));
   for (const stack of SETTINGS.warmup > 0 ? stacks : []) {
     await loader.run({ url: `${stack.url}/${route}`, headers: headers.get(stack) ?? {}, duration: SETTINGS.warmup, connections: SETTINGS.connections });
