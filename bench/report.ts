@@ -16,6 +16,14 @@ export interface RouteFigures {
   roundTrips: number;
   /** Requests per second of each repeat. */
   repeats: number[];
+  /**
+   * CPU time of the server process per request, in µs: process.cpuUsage() (user + system, all
+   * threads) sampled before and after each timed run, over the requests it received. Absent from
+   * results measured before it existed.
+   */
+  cpu?: number;
+  /** CPU µs per request of each repeat. */
+  cpuRepeats?: number[];
 }
 
 export interface StackResult {
@@ -54,11 +62,18 @@ function ratio(a: number | undefined, b: number | undefined): number | undefined
   return a === undefined || b === undefined || b === 0 ? undefined : a / b;
 }
 
+function difference(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined || b === undefined ? undefined : a - b;
+}
+
 const fmt = {
   int: (n: number) => Math.round(n).toLocaleString('en-US'),
   ms: (n: number) => n.toFixed(n < 10 ? 1 : 0),
   cmds: (n: number) => n.toFixed(2),
   ratio: (n: number | undefined) => (n === undefined ? '—' : `${n.toFixed(2)}×`),
+  us: (n: number | undefined) => (n === undefined ? '—' : n.toFixed(1)),
+  /** A difference in µs, with its sign. */
+  delta: (n: number | undefined) => (n === undefined ? '—' : `${n < 0 ? '−' : '+'}${Math.abs(n).toFixed(1)}`),
 };
 
 /** One row per stack and route. */
@@ -70,6 +85,7 @@ function rows(result: FrameworkResult): string[][] {
     for (const stack of result.stacks) {
       const figures = stack.routes[route];
       if (!figures) continue;
+      const isFloor = stack.kind === 'floor';
       out.push([
         `/${route}`,
         stack.name,
@@ -79,7 +95,9 @@ function rows(result: FrameworkResult): string[][] {
         String(figures.non2xx),
         fmt.cmds(figures.commands),
         fmt.cmds(figures.roundTrips),
-        stack.kind === 'floor' ? '1.00×' : fmt.ratio(ratio(figures.rps, floor?.routes[route]?.rps)),
+        fmt.us(figures.cpu),
+        isFloor ? '' : fmt.delta(difference(figures.cpu, floor?.routes[route]?.cpu)),
+        isFloor ? '1.00×' : fmt.ratio(ratio(figures.rps, floor?.routes[route]?.rps)),
         stack.kind === 'latchkey' ? fmt.ratio(ratio(figures.rps, competitor?.routes[route]?.rps)) : '',
       ]);
     }
@@ -87,7 +105,20 @@ function rows(result: FrameworkResult): string[][] {
   return out;
 }
 
-const HEADER = ['route', 'stack', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'cmds/req', 'round trips/req', '× floor', '× competitor'];
+const HEADER = ['route', 'stack', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'cmds/req', 'round trips/req', 'CPU µs/req', 'CPU µs over floor', 'req/s × floor', 'req/s × competitor'];
+
+/** latchkey's CPU µs per request over the floor's on each route, for the console. */
+function ownCostLine(result: FrameworkResult): string | undefined {
+  const latchkey = of(result, 'latchkey');
+  const floor = of(result, 'floor');
+  if (!latchkey || !floor) return undefined;
+  const cells = ROUTES.filter((route) => latchkey.routes[route]).map((route) => {
+    const own = latchkey.routes[route]?.cpu;
+    const base = floor.routes[route]?.cpu;
+    return `/${route} ${fmt.delta(difference(own, base))} (${fmt.ratio(ratio(own, base))})`;
+  });
+  return `latchkey's own cost, CPU µs/req over the floor: ${cells.join(', ')}`;
+}
 
 /** A fixed-width table for the console. */
 export function renderTable(result: FrameworkResult): string {
@@ -97,7 +128,8 @@ export function renderTable(result: FrameworkResult): string {
   const extra = result.stacks
     .filter((stack) => stack.lostUpdates)
     .map((stack) => `${stack.name}: kept ${stack.lostUpdates?.join(', ')} of 50 concurrent writes; ${fmt.int(stack.memory?.average ?? 0)} bytes/session (MEMORY USAGE ${stack.memory?.memoryUsage})`);
-  return [`${result.framework}`, ...table.map(line), ...extra].join('\n');
+  const own = ownCostLine(result);
+  return [`${result.framework}`, ...table.map(line), ...(own ? [own] : []), ...extra].join('\n');
 }
 
 function markdownTable(header: string[], body: string[][]): string {
@@ -165,13 +197,14 @@ export function renderMarkdown(results: Results, json: string): string {
     '# Benchmarks',
     '',
     `Measured ${results.date.slice(0, 10)} with \`npm run bench${results.quick ? ' -- --quick' : ''}\` in ${results.seconds} s, on ${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GB RAM, Node ${process.version}, Redis ${results.redisVersion}.`,
-    `Each stack runs in its own process against one private redis-server; autocannon drives it from another process over loopback with ${results.settings.connections} connections, ${results.settings.repeats} × ${results.settings.duration} s per route${results.settings.warmup ? ` after a ${results.settings.warmup} s warm-up` : ', no warm-up'}, repeats interleaved across the stacks of a framework. Figures are medians of the repeats. The machine is shared and noisy: read the ratios, not the absolute numbers. Raw figures: [${json}](${json}).`,
+    `Each stack runs in its own process against one private redis-server; autocannon drives it from another process over loopback with ${results.settings.connections} connections, ${results.settings.repeats} × ${results.settings.duration} s per route${results.settings.warmup ? ` after a ${results.settings.warmup} s warm-up` : ', no warm-up'}, repeats interleaved across the stacks of a framework. Figures are medians of the repeats. The machine is shared and noisy: read the ratios and the CPU per request, not the absolute req/s. Raw figures: [${json}](${json}).`,
     results.versions ? `Versions: ${Object.entries(results.versions).map(([name, version]) => `${name} ${version}`).join(', ')}; latchkey from this commit's \`dist/\`.` : '',
     '',
     '- **floor**: the bare framework reading an `sid` cookie and doing exactly one raw Redis command per route with node-redis (HGETALL to read, HSET to write, HINCRBY to increment; HGETALL of all 100 fields on `/read100`, HSET of one field on `/write100`), nothing on `/plain`. **empty middleware**: the floor with one middleware (Fastify: an onRequest hook) that does nothing, timed on `/plain` only, to show what mounting any middleware costs the framework.',
     '- **competitors**, configured as their READMEs recommend (`resave: false`, `saveUninitialized: false`): express-session + connect-redis, @fastify/session + @fastify/cookie + connect-redis, koa-session + koa-redis. They keep a session as one JSON string, so they read and write all of it on every request.',
     '- `/plain` is a route that does not use the session (the middleware is mounted); `/login` creates a session with three fields; `/read`, `/write` and `/incr` read one field, write one field and increment one on a logged-in session. `/read100` and `/write100` are `/read` and `/write` on a session of 100 fields of 5 to 50 characters (about 3.4 kB, made by an untimed `/login100`), to show how a session\'s size weighs on each request.',
     `- **cmds/req** is the INFO commandstats delta per request, which also counts the commands a Lua script runs inside Redis; **round trips/req** counts only what the app sent (MONITOR over ${results.settings.roundTripRequests} sequential requests).`,
+    '- **CPU µs/req** is the app-side cost: the server process\'s CPU time (user + system, all its threads, from `process.cpuUsage()`) over a timed run, divided by the requests it received in that run. The runner asks the process for it over an IPC channel before and after each run, so taking the measure is no request. It counts the Redis client\'s work (writing commands, parsing replies) but not Redis\'s own. It varies far less than req/s with the load on a shared machine, and is the primary app-side measure. **CPU µs over floor** is a stack\'s CPU µs/req minus the floor\'s on the same route: for latchkey, its own cost per request.',
     '',
     '## Targets',
     '',
