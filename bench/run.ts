@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { freePort, startRedis, type RedisServer } from '../test/redis/server.js';
 import { COMPETITORS, FRAMEWORKS, type StackKind } from './stacks/index.js';
 import type { LoadJob, LoadResult } from './load.js';
+import type { CpuSample } from './server.js';
 import { renderMarkdown, renderTable, type FrameworkResult, type Results, type RouteFigures, type StackResult } from './report.js';
 
 const { values: args } = parseArgs({
@@ -51,8 +52,16 @@ const SETTINGS = args.quick
   ? { duration: 1, warmup: 0, repeats: 1, connections: 16, fillSessions: 100, lostTrials: 3, concurrentWrites: 50, roundTripRequests: 30 }
   : { duration: 3, warmup: 1, repeats: 5, connections: 16, fillSessions: 1000, lostTrials: 3, concurrentWrites: 50, roundTripRequests: 100 };
 
-/** The routes timed under load; /setfield, /dump and /fill10 serve the lost-update and memory checks. */
-const TIMED_ROUTES = ['plain', 'login', 'read', 'write', 'incr'] as const;
+/**
+ * The routes timed under load; /setfield, /dump and /fill10 serve the lost-update and memory checks.
+ * /read100 and /write100 are /read and /write on a session of 100 fields (made by /login100).
+ */
+const TIMED_ROUTES = ['plain', 'login', 'read', 'write', 'incr', 'read100', 'write100'] as const;
+
+/** The route that makes the session a timed route runs on. */
+function loginRoute(route: string): string {
+  return route.endsWith('100') ? 'login100' : 'login';
+}
 
 /** A stack's server process and address. */
 interface Running {
@@ -73,7 +82,8 @@ async function startStack(framework: string, kind: StackKind, redisUrl: string):
   const child = spawn(process.execPath, ['--import', 'tsx', 'bench/server.ts', framework, kind], {
     // latchkey from dist/, as users run it (see tsconfig.bench-run.json).
     env: { ...process.env, NODE_ENV: 'production', PORT: String(port), REDIS_URL: redisUrl, TSX_TSCONFIG_PATH: 'tsconfig.bench-run.json' },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    // The IPC channel carries the CPU samples (see bench/server.ts), outside the measured HTTP path.
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${framework}/${kind} did not start in 30 s`)), 30_000);
@@ -95,6 +105,14 @@ async function stopStack(stack: Running): Promise<void> {
   const timer = setTimeout(() => stack.child.kill('SIGKILL'), 5000);
   await exited;
   clearTimeout(timer);
+}
+
+/** The stack's CPU time and requests received so far. */
+async function sampleCpu(stack: Running): Promise<CpuSample> {
+  const reply = once(stack.child, 'message', { signal: AbortSignal.timeout(10_000) });
+  stack.child.send('cpu');
+  const [sample] = (await reply) as [CpuSample];
+  return sample;
 }
 
 /** The load generator process, one job at a time. */
@@ -122,11 +140,11 @@ function cookieHeader(response: Response): string {
     .join('; ');
 }
 
-async function login(stack: Running): Promise<string> {
-  const response = await fetch(`${stack.url}/login`);
+async function login(stack: Running, route = 'login'): Promise<string> {
+  const response = await fetch(`${stack.url}/${route}`);
   await response.text();
   const cookie = cookieHeader(response);
-  if (!response.ok || cookie === '') throw new Error(`${stack.name}: /login gave ${response.status} and no cookie`);
+  if (!response.ok || cookie === '') throw new Error(`${stack.name}: /${route} gave ${response.status} and no cookie`);
   return cookie;
 }
 
@@ -140,16 +158,20 @@ function median(values: number[]): number {
 async function timeRoute(stacks: Running[], route: string, redis: RedisServer, loader: Loader): Promise<Map<Running, RouteFigures>> {
   // /login runs without a cookie (each request logs in anew); the others on a logged-in session.
   const headers = new Map<Running, Record<string, string>>();
-  for (const stack of stacks) headers.set(stack, route === 'login' ? {} : { cookie: await login(stack) });
-  const runs = new Map<Running, Array<LoadResult & { commands: number }>>(stacks.map((stack) => [stack, []]));
+  for (const stack of stacks) headers.set(stack, route === 'login' ? {} : { cookie: await login(stack, loginRoute(route)) });
+  const runs = new Map<Running, Array<LoadResult & { commands: number; cpu: number }>>(stacks.map((stack) => [stack, []]));
   for (const stack of SETTINGS.warmup > 0 ? stacks : []) {
     await loader.run({ url: `${stack.url}/${route}`, headers: headers.get(stack) ?? {}, duration: SETTINGS.warmup, connections: SETTINGS.connections });
   }
   for (let repeat = 0; repeat < SETTINGS.repeats; repeat++) {
     for (const stack of stacks) {
       await redis.resetStats();
+      const before = await sampleCpu(stack);
       const result = await loader.run({ url: `${stack.url}/${route}`, headers: headers.get(stack) ?? {}, duration: SETTINGS.duration, connections: SETTINGS.connections });
-      runs.get(stack)?.push({ ...result, commands: (await redis.commandTotal()) / Math.max(result.requests, 1) });
+      const after = await sampleCpu(stack);
+      // Per request the server received over the run, so that CPU and requests cover the same span.
+      const cpu = (after.user + after.system - before.user - before.system) / Math.max(after.requests - before.requests, 1);
+      runs.get(stack)?.push({ ...result, commands: (await redis.commandTotal()) / Math.max(result.requests, 1), cpu });
     }
   }
   const figures = new Map<Running, RouteFigures>();
@@ -162,7 +184,9 @@ async function timeRoute(stacks: Running[], route: string, redis: RedisServer, l
       p99: median(results.map((r) => r.p99)),
       non2xx: results.reduce((sum, r) => sum + r.non2xx + r.errors, 0),
       commands: median(results.map((r) => r.commands)),
+      cpu: median(results.map((r) => r.cpu)),
       repeats: results.map((r) => r.rps),
+      cpuRepeats: results.map((r) => r.cpu),
     });
   }
   return figures;

@@ -10,6 +10,15 @@ export const FILL10: Record<string, string> = Object.fromEntries(
   Array.from({ length: 10 }, (_, i) => [`field${i}`, `value-${i}-`.padEnd(20, 'x')]),
 );
 
+/**
+ * The 100 fields /login100 stores, values of 20 to 50 characters: a large session, for the routes
+ * that show how a session's size weighs on reads and writes. `name` is among them, for /read100.
+ */
+export const FIELDS100: Record<string, string> = {
+  ...LOGIN,
+  ...Object.fromEntries(Array.from({ length: 100 - Object.keys(LOGIN).length }, (_, i) => [`field${i}`, `value-${i}-`.padEnd(20 + ((i * 7) % 31), 'x')])),
+};
+
 /** Secret for the libraries that sign their cookies (express-session, @fastify/session, koa-session). */
 export const SECRET = 'latchkey-benchmark-secret-0123456789abcdef';
 
@@ -37,9 +46,14 @@ export function objectSessionRoute(
     case 'login':
       for (const [key, value] of Object.entries(LOGIN)) s.set(key, value);
       return 'ok';
+    case 'login100':
+      for (const [key, value] of Object.entries(FIELDS100)) s.set(key, value);
+      return 'ok';
     case 'read':
+    case 'read100':
       return String(s.get('name'));
     case 'write':
+    case 'write100':
       s.set('note', `n${Date.now()}`);
       return 'ok';
     case 'incr': {

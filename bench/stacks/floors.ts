@@ -1,13 +1,16 @@
 // The floor of each framework: no session library, exactly one raw Redis command per route on
 // the hash named by an `sid` cookie (none for /plain). No session layer can do less.
-import { connectRedis, FILL10, LOGIN, type RedisClient } from './common.js';
+import { connectRedis, FIELDS100, FILL10, LOGIN, type RedisClient } from './common.js';
 import { expressApp, fastifyApp, honoApp, koaApp, nodeApp } from './frameworks.js';
 import type { StackStarter } from './index.js';
 
 const ROUTES: Record<string, (redis: RedisClient, key: string, param: string | undefined) => Promise<string>> = {
   login: async (redis, key) => (await redis.hSet(key, LOGIN), 'ok'),
+  login100: async (redis, key) => (await redis.hSet(key, FIELDS100), 'ok'),
   read: async (redis, key) => String((await redis.hGetAll(key)).name),
+  read100: async (redis, key) => String((await redis.hGetAll(key)).name),
   write: async (redis, key) => (await redis.hSet(key, 'note', `n${Date.now()}`), 'ok'),
+  write100: async (redis, key) => (await redis.hSet(key, 'note', `n${Date.now()}`), 'ok'),
   incr: async (redis, key) => String(await redis.hIncrBy(key, 'n', 1)),
   setfield: async (redis, key, i) => (await redis.hSet(key, `f${i}`, String(i)), 'ok'),
   dump: async (redis, key) => JSON.stringify(await redis.hGetAll(key)),

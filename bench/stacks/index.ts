@@ -1,9 +1,9 @@
 // The stacks the benchmark compares, per framework: latchkey, the session library people use with
 // that framework today, and a floor (the bare framework, one raw Redis command per route).
-import type { RequestListener } from 'node:http';
+import type { RequestListener, Server } from 'node:http';
 
 /** A started stack: a request listener to serve, or a server that listens by itself (Fastify). */
-export type Served = RequestListener | { listen(options: { port: number; host: string }): Promise<unknown> };
+export type Served = RequestListener | { listen(options: { port: number; host: string }): Promise<unknown>; readonly server: Server };
 
 /** Connects a stack to the Redis at `redisUrl` and builds its app. */
 export type StackStarter = (redisUrl: string) => Promise<Served>;

@@ -5,14 +5,17 @@ import { session as fastifySession } from 'latchkey/fastify';
 import { session as honoSession } from 'latchkey/hono';
 import { session as koaSession } from 'latchkey/koa';
 import { withSession } from 'latchkey/node';
-import { connectRedis, FILL10, LOGIN } from './common.js';
+import { connectRedis, FIELDS100, FILL10, LOGIN } from './common.js';
 import { expressApp, fastifyApp, honoApp, koaApp, nodeApp } from './frameworks.js';
 import type { StackStarter } from './index.js';
 
 const ROUTES: Record<string, (session: Session, param: string | undefined) => Promise<string>> = {
   login: async (s) => (await s.set(LOGIN), 'ok'),
+  login100: async (s) => (await s.set(FIELDS100), 'ok'),
   read: async (s) => String(await s.get('name')),
+  read100: async (s) => String(await s.get('name')),
   write: async (s) => (await s.set('note', `n${Date.now()}`), 'ok'),
+  write100: async (s) => (await s.set('note', `n${Date.now()}`), 'ok'),
   incr: async (s) => String(await s.incr('n')),
   setfield: async (s, i) => (await s.set(`f${i}`, Number(i)), 'ok'),
   dump: async (s) => JSON.stringify(await s.all()),
