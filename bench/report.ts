@@ -2,6 +2,7 @@
 // are stated in and whether each target is met.
 import { cpus, totalmem } from 'node:os';
 import type { StackKind } from './stacks/index.js';
+import { redisCostChecks, renderRedisCost, SIZES, type RedisCostResult, type RedisCostSettings } from './redis-cost-report.js';
 
 /** The figures of one route on one stack (medians of the repeats). */
 export interface RouteFigures {
@@ -50,6 +51,8 @@ export interface Results {
   /** Versions of the frameworks, session libraries and tools, by package name. */
   versions?: Record<string, string>;
   frameworks: FrameworkResult[];
+  /** Redis CPU per session operation (bench/redis-cost.ts); absent from runs before it existed. */
+  redisCost?: { settings: RedisCostSettings; result: RedisCostResult };
 }
 
 const ROUTES = ['plain', 'login', 'read', 'write', 'incr', 'read100', 'write100'];
@@ -239,6 +242,7 @@ function checks(results: Results): Check[] {
   const connectRedisBytes = express && of(express, 'competitor')?.memory?.average;
   const bytes = ratio(latchkeyBytes, connectRedisBytes);
   if (express) add('bytes per 10-field session ≤ 0.8× connect-redis (express)', how.memory, [bytes], 0.8, fmt.ratio(bytes), true);
+  if (results.redisCost) list.push(...redisCostChecks(results.redisCost.result));
   return list;
 }
 
@@ -250,6 +254,28 @@ function expressFloorRatio(results: Results): string {
   if (!floor || !competitor) return '';
   const ratios = ['read', 'write', 'incr'].map((route) => ratio(floor.routes[route]?.rps, competitor.routes[route]?.rps));
   return ratios.every((r) => r !== undefined) ? ` (in this run ${ratios.map(fmt.ratio).join(', ')} on /read, /write, /incr)` : '';
+}
+
+/** The Redis CPU section of BENCHMARKS.md, when the run measured it. */
+function redisCostSection(results: Results): string[] {
+  if (!results.redisCost) return [];
+  const { settings, result } = results.redisCost;
+  const sizes = Object.entries(SIZES)
+    .map(([size, { fields, valueBytes }]) => `${size}: ${fields} fields of ${valueBytes} bytes with latchkey's metadata, ${settings.iterations[size as keyof typeof SIZES]} operations a phase`)
+    .join('; ');
+  return [
+    '## Redis CPU per operation',
+    '',
+    'What each session operation costs Redis, whose one thread per shard decides how many shards a busy site needs. latchkey\'s RedisStore and connect-redis (the Redis store of express-session, and of @fastify/session in the stacks above) do the same work on the same data, through one node-redis client, one operation at a time:',
+    '',
+    '- **load**: read the session (latchkey: HGETALL; connect-redis: GET). **refreshing load**: a read that extends the expiry (latchkey: HGETALL, then a script that sets the last-seen time, at most once per `touchInterval` per session; connect-redis: GET and EXPIRE, which express-session sends on every request that reads a session). **write**, **incr**: change one field (latchkey: one script; connect-redis: GET, then SET of the whole session). **create**: a new session. **regenerate**: move the session to a new id (latchkey: three scripts, one key each, so that it works on Cluster; connect-redis: GET, DEL, SET). **destroy**: end it (latchkey also leaves a one-minute mark that the id was ended).',
+    `- Sessions: ${sizes}. latchkey applies its default limits and absolute lifetime on every write.`,
+    '- **µs** is Redis\'s own accounting (INFO commandstats after CONFIG RESETSTAT): the time of the commands the client sent, per operation, a script\'s inner commands inside its own time. It leaves out reading requests and writing replies. **main-thread µs** is the CPU time of Redis\'s main thread (INFO cpu) over the phase, per operation: that includes the network work, so each round trip and each byte sent costs there. Figures are medians of ' +
+      `${settings.repeats} phases, the two libraries interleaved.`,
+    '',
+    renderRedisCost(result),
+    '',
+  ];
 }
 
 /** BENCHMARKS.md: machine, versions, date, the tables, the targets, and how to re-run. */
@@ -283,6 +309,7 @@ export function renderMarkdown(results: Results, json: string): string {
     '',
     ownCostTable(results),
     '',
+    ...redisCostSection(results),
   ];
   for (const result of results.frameworks) {
     parts.push(`## ${result.framework}`, '', markdownTable(HEADER, rows(result)), '');

@@ -9,6 +9,7 @@ import { freePort, startRedis, type RedisServer } from '../test/redis/server.js'
 import { COMPETITORS, FRAMEWORKS, type StackKind } from './stacks/index.js';
 import type { LoadJob, LoadResult } from './load.js';
 import type { CpuSample } from './server.js';
+import { REDIS_COST_SETTINGS, renderRedisCost, type MeasureRedisCost } from './redis-cost-report.js';
 import { renderMarkdown, renderTable, type FrameworkResult, type Results, type RouteFigures, type StackResult } from './report.js';
 
 const { values: args } = parseArgs({
@@ -280,6 +281,13 @@ try {
   await loader.ready;
   const frameworks: FrameworkResult[] = [];
   const serverInfo = (await redis.command('INFO', 'server')) as string;
+  // Loaded by path: it needs connect-redis, whose types clash with latchkey's (tsconfig.bench.json).
+  const redisCostModule: string = './redis-cost.ts';
+  const { measureRedisCost } = (await import(redisCostModule)) as { measureRedisCost: MeasureRedisCost };
+  const redisCostSettings = args.quick ? REDIS_COST_SETTINGS.quick : REDIS_COST_SETTINGS.full;
+  process.stdout.write('Redis CPU per operation ');
+  const redisCost = { settings: redisCostSettings, result: await measureRedisCost(redis, redisCostSettings) };
+  process.stdout.write('\n' + renderRedisCost(redisCost.result, false) + '\n\n');
   for (const framework of args.frameworks.split(',')) {
     const kinds = FRAMEWORKS[framework];
     if (!kinds) throw new Error(`unknown framework ${framework}; known: ${Object.keys(FRAMEWORKS).join(', ')}`);
@@ -296,6 +304,7 @@ try {
     seconds: Math.round((Date.now() - started) / 1000),
     versions: versions(),
     frameworks,
+    redisCost,
   };
   writeFileSync(json, JSON.stringify(results, null, 2) + '\n');
   writeFileSync(args.out, renderMarkdown(results, json));
