@@ -1,7 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
-import { createCookieWriter, readSessionCookie } from '../../src/core/cookie.js';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { parse } from 'cookie';
+import fc from 'fast-check';
+import { createCookieWriter, readSessionCookie, type InboundCookie } from '../../src/core/cookie.js';
 import { createSessionId, isSessionId } from '../../src/core/id.js';
 import { MemoryStore, resolveOptions } from '../../src/index.js';
 
@@ -64,6 +66,130 @@ describe('reading the session cookie', () => {
     for (const header of [`a=1; session =${id}`, `session =${id}; session=${id}`, `a=1;\tsession=${id}`]) {
       assert.equal(readSessionCookie(header, 'session').invalid, 'malformed', header);
     }
+  });
+});
+
+/** The seed of the generated headers; set LATCHKEY_FUZZ_SEED to explore others. */
+const SEED = Number(process.env.LATCHKEY_FUZZ_SEED ?? 52_605);
+
+/**
+ * readSessionCookie as it was when it parsed the whole header with the `cookie` package and then
+ * looked for look-alikes and copies by splitting it, kept as the oracle for the scan that replaced
+ * it. Only what `name` reads as must stay the same, not how.
+ */
+function parsedSessionCookie(header: string | undefined, name: string, secrets: readonly string[]): InboundCookie {
+  const MALFORMED: InboundCookie = { present: true, id: undefined, invalid: 'malformed' };
+  if (!header) return { present: false, id: undefined, invalid: undefined };
+  const value = parse(header, { decode: (text) => text })[name];
+  if (value === undefined) return { present: false, id: undefined, invalid: undefined };
+  const at = header.indexOf(name);
+  if (at === header.lastIndexOf(name) && (at === 0 || header[at - 1] === ';' || header.startsWith('; ', at - 2))) {
+    if (header[at + name.length] !== '=') return MALFORMED;
+  } else {
+    let seen = 0;
+    for (const pair of header.split(';')) {
+      const eq = pair.indexOf('=');
+      if (eq < 0) continue;
+      const raw = pair.slice(0, eq);
+      if (raw.trim() !== name) continue;
+      if (raw !== name && raw !== ` ${name}`) return MALFORMED;
+      seen++;
+    }
+    if (seen > 1) return { present: true, id: undefined, invalid: 'duplicate' };
+  }
+  if (secrets.length === 0) return isSessionId(value) ? { present: true, id: value, invalid: undefined } : MALFORMED;
+  const dot = value.indexOf('.');
+  const cookieId = dot < 0 ? value : value.slice(0, dot);
+  if (!isSessionId(cookieId)) return MALFORMED;
+  const signature = dot < 0 ? '' : value.slice(dot + 1);
+  const given = Buffer.from(signature, 'base64url');
+  const signed = (secret: string): boolean => timingSafeEqual(createHmac('sha256', secret).update(cookieId).digest(), given);
+  if (!/^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/.test(signature) || !secrets.some(signed)) return { present: true, id: undefined, invalid: 'bad-signature' };
+  return { present: true, id: cookieId, invalid: undefined };
+}
+
+describe('reading the session cookie out of a long header', () => {
+  const secret = 's'.repeat(32);
+  const other = createSessionId();
+  const signature = createHmac('sha256', secret).update(id).digest('base64url');
+
+  /**
+   * Headers glued from pairs and loose pieces that sit on every edge of the cookie grammar: the
+   * name, names that trim to it or hold it, `=`, `;`, quotes, spaces, tabs and other whitespace,
+   * ids and signatures.
+   */
+  const headerOf = (name: string): fc.Arbitrary<string> => {
+    const names = [name, name, name, ` ${name}`, `  ${name}`, `${name} `, `\t${name}`, `\u00a0${name}`, `x${name}`, `${name}x`, name.slice(0, -1), name.slice(1), 'a', ''];
+    const values = [id, id, other, `${id}.${signature}`, `${id}.${signature}`, ` ${id}\t`, `"${id}"`, `${id}.`, signature, '', 'x', `${name}=1`, ` ${name}=`];
+    const pair = fc
+      .tuple(fc.constantFrom(...names), fc.constantFrom('=', '=', ''), fc.constantFrom(...values), fc.constantFrom('; ', '; ', ';', ' ; ', ';\t', ';  ', ''))
+      .map((parts) => parts.join(''));
+    const loose = fc.constantFrom(...names, ...values, '=', ';', '; ', ' ', '\t', '"', '.', '\n', '\u3000', 'b=1');
+    return fc.array(fc.oneof({ arbitrary: pair, weight: 3 }, { arbitrary: loose, weight: 1 }), { maxLength: 6 }).map((parts) => parts.join(''));
+  };
+
+  it('reads generated headers exactly as parsing every pair did', () => {
+    const cases = fc.oneof(
+      ...['session', '__Host-sid', 'aa'].map((name) =>
+        fc.record({ header: headerOf(name), name: fc.constant(name), secrets: fc.constantFrom([], [secret], [other, secret]) }),
+      ),
+    );
+    fc.assert(
+      fc.property(cases, ({ header, name, secrets }) => {
+        assert.deepEqual(readSessionCookie(header, name, secrets), parsedSessionCookie(header, name, secrets));
+      }),
+      { numRuns: 30_000, seed: SEED },
+    );
+  });
+
+  const FOUND: InboundCookie = { present: true, id, invalid: undefined };
+  const ABSENT: InboundCookie = { present: false, id: undefined, invalid: undefined };
+  const MALFORMED: InboundCookie = { present: true, id: undefined, invalid: 'malformed' };
+  /** Checks that each header reads as `expected`, now and as parsing every pair read it. */
+  const readsAs = (expected: InboundCookie, headers: readonly string[], name = 'session'): void => {
+    for (const header of headers) {
+      assert.deepEqual(readSessionCookie(header, name), expected, JSON.stringify(header));
+      assert.deepEqual(parsedSessionCookie(header, name, []), expected, `oracle: ${JSON.stringify(header)}`);
+    }
+  };
+
+  it('takes the value with only its spaces and tabs trimmed, quotes and any other whitespace kept', () => {
+    readsAs(FOUND, [`session= ${id}\t`, `session=\t ${id} ; a=1`, `a=1;session=${id};`]);
+    readsAs(MALFORMED, [`session="${id}"`, `session=\u00a0${id}`, `session=${id}\n`, `session=${id}=`, `session=${id} x`, 'session=']);
+  });
+
+  it('passes over the name where it is not a whole pair name: inside other names and values, or without =', () => {
+    readsAs(FOUND, [
+      `session; session=${id}`,
+      `session=${id}; session`,
+      `a=session=x; session=${id}`,
+      `session=${id}; a=session=x; b= session=y`,
+      `xsession=1; session=${id}; sessionx=2; a=b session=c`,
+      ` session=${id}`,
+      `;session=${id}`,
+    ]);
+    readsAs(FOUND, [`aaa=1; aa=${id}; aaaa=2`, `aaaa=1;aa=${id}`], 'aa');
+    // `parse` trims only spaces and tabs, so these hold no cookie of that name at all.
+    readsAs(ABSENT, ['a=session=x', 'xsession=1', 'session', `session${id}`, `\u00a0session=${id}`, `\nsession=${id}`]);
+  });
+
+  it('refuses a look-alike padded with any whitespace other parsers trim, even beside the real cookie', () => {
+    readsAs(MALFORMED, [
+      `  session=${id}`,
+      `session\t=${id}`,
+      `\tsession=${id}`,
+      `session=${id}; \nsession=x`,
+      `session=${id}; \u00a0session=x`,
+      `\u3000session=x; session=${id}`,
+      `session=${id}; session=${id}; session =${id}`,
+    ]);
+  });
+
+  it('reads the cookie among 1,846 pairs, and a copy at the far end as a duplicate', () => {
+    const pairs = Array.from({ length: 1845 }, (_, i) => `c${i.toString(36)}=${i % 97}`);
+    const header = [...pairs.slice(0, 900), `session=${id}`, ...pairs.slice(900)].join('; ');
+    assert.deepEqual(readSessionCookie(header, 'session'), { present: true, id, invalid: undefined });
+    assert.equal(readSessionCookie(`${header}; session=${other}`, 'session').invalid, 'duplicate');
   });
 });
 
