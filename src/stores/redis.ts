@@ -62,9 +62,14 @@ export const DEFAULT_REDIS_STORE_OPTIONS = {
 const MOVE_STEPS = 3;
 
 /**
- * RedisStore's tally of a session's size: the bytes of every field name and value but its own and
- * {@link STATE_FIELD}'s, which limits count in. Kept so that a write checks the limits without
+ * RedisStore's tally of a session's size, `<bytes>/<last-seen>`: the bytes of every field name and
+ * value but its own and {@link STATE_FIELD}'s, which limits count in, and the
+ * {@link LAST_SEEN_FIELD} value written with it. Kept so that a write checks the limits without
  * reading the whole hash; never part of what {@link RedisStore.load} returns.
+ *
+ * Every latchkey write sets the last-seen field. A tally whose last-seen is not the session's was
+ * left behind by a writer that does not keep it (a version of latchkey before it, during a
+ * rolling upgrade), so the next write counts the hash again rather than trust it.
  */
 export const BYTES_FIELD = ':b';
 
@@ -123,13 +128,15 @@ end`;
  * {@link head}, then the session's size, followed field by field as the write goes (`account`):
  * `bytes` from the tally in {@link BYTES_FIELD}, which every write keeps exact from the sizes
  * (HSTRLEN) of the fields it touches, and the field count from HLEN, asked only when a limit on it
- * applies or the write removes fields (`count()`). A session written before the tally existed, or
- * with a tally that is not a count, is tallied once from HGETALL. So a write costs Redis the same
- * whatever else the session holds. ARGV[4..5] are the most fields and bytes.
+ * applies or the write removes fields (`count()`). A session without a tally, or whose tally is
+ * damaged or stale (its last-seen is not the session's), is tallied once from HGETALL. So a write
+ * costs Redis the same whatever else the session holds. ARGV[4..5] are the most fields and bytes.
  */
 const tallied = (gone: string): string => `${head(gone)}
-local bytes = meta[3] and tonumber(meta[3])
-if not bytes or bytes < 0 or bytes % 1 ~= 0 then
+local stamp = meta[4] or ''
+local tally, stamped = string.match(meta[3] or '', '^(%d+)/(%d*)$')
+local bytes = stamped == stamp and tonumber(tally)
+if not bytes then
   bytes = 0
   local h = redis.call('HGETALL', KEYS[1])
   for i = 1, #h, 2 do
@@ -148,7 +155,8 @@ local function current(field)
   end
   return n
 end
-local function account(field, n)
+local function account(field, n, value)
+  if field == '${LAST_SEEN_FIELD}' then stamp = value or '' end
   local was = current(field)
   if was then
     bytes = bytes - was
@@ -192,14 +200,14 @@ return 1`);
  */
 const UPDATE = new Script(`${tallied('0')}
 local n = tonumber(ARGV[6]) * 2
-for i = 7, 4 + n, 2 do account(ARGV[i], #ARGV[i] + #ARGV[i + 1]) end
+for i = 7, 4 + n, 2 do account(ARGV[i], #ARGV[i] + #ARGV[i + 1], ARGV[i + 1]) end
 for i = 7 + n, #ARGV do account(ARGV[i], false) end
 if not within() then return ${LIMIT_REPLY} end
 if 7 + n <= #ARGV and count() == 0 then
   redis.call('DEL', KEYS[1])
   return 1
 end
-ARGV[6 + n] = bytes
+ARGV[6 + n] = bytes .. '/' .. stamp
 chunked('HSET', 7, 6 + n)
 chunked('HDEL', 7 + n, #ARGV)
 redis.call('PEXPIRE', KEYS[1], ttl)
@@ -218,8 +226,9 @@ local existed = current(field) ~= false
 -- The count before HINCRBY adds the field; account() adds it then.
 if not existed then count() end
 local v = redis.call('HINCRBY', KEYS[1], field, ARGV[7])
-account(field, #field + #string.format('%d', v))
-for i = 8, #ARGV - 2, 2 do account(ARGV[i], #ARGV[i] + #ARGV[i + 1]) end
+local digits = string.format('%d', v)
+account(field, #field + #digits, digits)
+for i = 8, #ARGV - 2, 2 do account(ARGV[i], #ARGV[i] + #ARGV[i + 1], ARGV[i + 1]) end
 local failure = nil
 if v > ${MAX_COUNTER} or v < -${MAX_COUNTER} then
   failure = redis.error_reply('ERR increment would overflow ${MAX_COUNTER}')
@@ -231,7 +240,7 @@ if failure then
   if existed then redis.call('HINCRBY', KEYS[1], field, 0 - tonumber(ARGV[7])) else redis.call('HDEL', KEYS[1], field) end
   return failure
 end
-ARGV[#ARGV] = bytes
+ARGV[#ARGV] = bytes .. '/' .. stamp
 chunked('HSET', 8, #ARGV)
 redis.call('PEXPIRE', KEYS[1], ttl)
 return v`);
@@ -289,11 +298,13 @@ function scriptError(error: unknown, field?: string): unknown {
 function withTally(fields: Iterable<StoreField>): string[] {
   const out: string[] = [];
   let bytes = 0;
+  let stamp = '';
   for (const [field, value] of fields) {
     out.push(field, value);
     bytes += Buffer.byteLength(field) + Buffer.byteLength(value);
+    if (field === LAST_SEEN_FIELD) stamp = value;
   }
-  out.push(BYTES_FIELD, String(bytes));
+  out.push(BYTES_FIELD, `${bytes}/${stamp}`);
   return out;
 }
 
