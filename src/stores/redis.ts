@@ -62,9 +62,9 @@ export const DEFAULT_REDIS_STORE_OPTIONS = {
 const MOVE_STEPS = 3;
 
 /**
- * RedisStore's tally of a session's size, `<bytes>/<last-seen>`: the bytes of every field name and
- * value but its own and {@link STATE_FIELD}'s, which limits count in, and the
- * {@link LAST_SEEN_FIELD} value written with it. Kept so that a write checks the limits without
+ * RedisStore's tally of a session's size, `<bytes>/<fields>/<last-seen>`: the bytes of every field
+ * name and value and the number of fields, its own and {@link STATE_FIELD} left out, which the
+ * limits count, and the {@link LAST_SEEN_FIELD} value written with it. Kept so that a write checks the limits without
  * reading the whole hash; never part of what {@link RedisStore.load} returns.
  *
  * Every latchkey write sets the last-seen field. A tally whose last-seen is not the session's was
@@ -126,24 +126,25 @@ end`;
 
 /**
  * {@link head}, then the session's size, followed field by field as the write goes (`account`):
- * `bytes` from the tally in {@link BYTES_FIELD}, which every write keeps exact from the sizes
- * (HSTRLEN) of the fields it touches, and the field count from HLEN, asked only when a limit on it
- * applies or the write removes fields (`count()`). A session without a tally, or whose tally is
+ * `bytes` and `fields` from the tally in {@link BYTES_FIELD}, which every write keeps exact from
+ * the sizes (HSTRLEN) of the fields it touches. A session without a tally, or whose tally is
  * damaged or stale (its last-seen is not the session's), is tallied once from HGETALL. So a write
  * costs Redis the same whatever else the session holds. ARGV[4..5] are the most fields and bytes.
  */
 const tallied = (gone: string): string => `${head(gone)}
 local stamp = meta[4] or ''
-local tally, stamped = string.match(meta[3] or '', '^(%d+)/(%d*)$')
-local bytes = stamped == stamp and tonumber(tally)
-if not bytes then
-  bytes = 0
+local tallied, counted, stamped = string.match(meta[3] or '', '^(%d+)/(%d+)/(%d*)$')
+local bytes, fields = tonumber(tallied), tonumber(counted)
+if stamped ~= stamp or not bytes or not fields then
+  bytes, fields = 0, 0
   local h = redis.call('HGETALL', KEYS[1])
   for i = 1, #h, 2 do
-    if h[i] ~= '${BYTES_FIELD}' and h[i] ~= '${STATE_FIELD}' then bytes = bytes + #h[i] + #h[i + 1] end
+    if h[i] ~= '${BYTES_FIELD}' and h[i] ~= '${STATE_FIELD}' then
+      bytes = bytes + #h[i] + #h[i + 1]
+      fields = fields + 1
+    end
   end
 end
-local added = 0
 local size = {}
 if meta[4] then size['${LAST_SEEN_FIELD}'] = ${LAST_SEEN_FIELD.length} + #meta[4] else size['${LAST_SEEN_FIELD}'] = false end
 local function current(field)
@@ -160,25 +161,19 @@ local function account(field, n, value)
   local was = current(field)
   if was then
     bytes = bytes - was
-    added = added - 1
+    fields = fields - 1
   end
   if n then
     bytes = bytes + n
-    added = added + 1
+    fields = fields + 1
   end
   size[field] = n
 end
-local fields = nil
-local function count()
-  if not fields then
-    fields = redis.call('HLEN', KEYS[1])
-    if meta[3] then fields = fields - 1 end
-  end
-  return fields + added
-end
 local function within()
-  if bytes > tonumber(ARGV[5]) then return false end
-  return tonumber(ARGV[4]) >= ${Number.MAX_SAFE_INTEGER} or count() <= tonumber(ARGV[4])
+  return bytes <= tonumber(ARGV[5]) and fields <= tonumber(ARGV[4])
+end
+local function tally()
+  return bytes .. '/' .. fields .. '/' .. stamp
 end`;
 
 const LIMIT_REPLY = "redis.error_reply('LIMIT the session would pass its limits')";
@@ -203,11 +198,11 @@ local n = tonumber(ARGV[6]) * 2
 for i = 7, 4 + n, 2 do account(ARGV[i], #ARGV[i] + #ARGV[i + 1], ARGV[i + 1]) end
 for i = 7 + n, #ARGV do account(ARGV[i], false) end
 if not within() then return ${LIMIT_REPLY} end
-if 7 + n <= #ARGV and count() == 0 then
+if fields == 0 then
   redis.call('DEL', KEYS[1])
   return 1
 end
-ARGV[6 + n] = bytes .. '/' .. stamp
+ARGV[6 + n] = tally()
 chunked('HSET', 7, 6 + n)
 chunked('HDEL', 7 + n, #ARGV)
 redis.call('PEXPIRE', KEYS[1], ttl)
@@ -223,8 +218,6 @@ return 1`);
 const INCREMENT = new Script(`${tallied('false')}
 local field = ARGV[6]
 local existed = current(field) ~= false
--- The count before HINCRBY adds the field; account() adds it then.
-if not existed then count() end
 local v = redis.call('HINCRBY', KEYS[1], field, ARGV[7])
 local digits = string.format('%d', v)
 account(field, #field + #digits, digits)
@@ -240,7 +233,7 @@ if failure then
   if existed then redis.call('HINCRBY', KEYS[1], field, 0 - tonumber(ARGV[7])) else redis.call('HDEL', KEYS[1], field) end
   return failure
 end
-ARGV[#ARGV] = bytes .. '/' .. stamp
+ARGV[#ARGV] = tally()
 chunked('HSET', 8, #ARGV)
 redis.call('PEXPIRE', KEYS[1], ttl)
 return v`);
@@ -304,7 +297,7 @@ function withTally(fields: Iterable<StoreField>): string[] {
     bytes += Buffer.byteLength(field) + Buffer.byteLength(value);
     if (field === LAST_SEEN_FIELD) stamp = value;
   }
-  out.push(BYTES_FIELD, `${bytes}/${stamp}`);
+  out.push(BYTES_FIELD, `${bytes}/${out.length / 2}/${stamp}`);
   return out;
 }
 

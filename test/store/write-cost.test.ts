@@ -37,7 +37,7 @@ describe('RedisStore: the cost of a write', () => {
 
   /**
    * The size limits count: every field's name and value but the store's own bookkeeping; the
-   * tally as stored, and as it should be (the bytes, and the last-seen time written with them).
+   * tally as stored, and as it should be (bytes, fields, and the last-seen time written with them).
    */
   async function sizeOf(key: string): Promise<{ fields: number; bytes: number; tally: string | undefined; exact: string }> {
     const hash = await hashOf(key);
@@ -45,7 +45,7 @@ describe('RedisStore: the cost of a write', () => {
     hash.delete(BYTES_FIELD);
     let bytes = 0;
     for (const [field, value] of hash) bytes += Buffer.byteLength(field) + Buffer.byteLength(value);
-    return { fields: hash.size, bytes, tally, exact: `${bytes}/${hash.get(LAST_SEEN_FIELD) ?? ''}` };
+    return { fields: hash.size, bytes, tally, exact: `${bytes}/${hash.size}/${hash.get(LAST_SEEN_FIELD) ?? ''}` };
   }
 
   /** The commands Redis ran (scripts' inner calls included) for `operation`. */
@@ -112,7 +112,7 @@ describe('RedisStore: the cost of a write', () => {
 
   it('tallies the hash again when the tally is damaged', async () => {
     const s = store();
-    for (const damaged of ['x', '-5', '1.5', '', '12', '12/', '12/x', '-5/1']) {
+    for (const damaged of ['x', '-5', '1.5', '', '12', '12/', '12/x', '-5/1', '12/3', '12/3/x', '12/-1/', '12/3/4/']) {
       assert.equal(await s.create('damaged', sessionOf(3, 20), 60_000), true);
       await server.redis.command('HSET', 'session:damaged', BYTES_FIELD, damaged);
       assert.equal(await s.update('damaged', [['a', '1']], [], expiry(), LIMITS), true);
