@@ -31,7 +31,15 @@ export interface OperationCost {
 }
 
 /** The costs of every operation, per library and session size. */
-export type RedisCostResult = Record<'latchkey' | 'connect-redis', Record<Size, Record<Operation, OperationCost>>>;
+export interface RedisCostResult {
+  latchkey: Record<Size, Record<Operation, OperationCost>>;
+  'connect-redis': Record<Size, Record<Operation, OperationCost>>;
+  /**
+   * For scale, the floor of a conditional one-field write that issue 12 names: one small script
+   * doing EXISTS, HLEN, HGET, HSTRLEN, HSET and PEXPIRE, on the same sessions, in the same phases.
+   */
+  floorWrite?: Record<Size, OperationCost>;
+}
 
 /** How many operations per phase, and how many phases per operation (the median is kept). */
 export interface RedisCostSettings {
@@ -62,8 +70,14 @@ export function redisCostChecks(result: RedisCostResult): RedisCostCheck[] {
   const how = 'INFO commandstats: µs of the commands sent, per operation, median of the repeats';
   const small = result.latchkey.small;
   const large = result.latchkey.large;
+  const floor = result.floorWrite?.small.usec;
   const checks: RedisCostCheck[] = [
-    { target: 'one-field write on the small session ≤ 6 µs of Redis CPU', how, measured: usec(small.write.usec), met: small.write.usec <= 6 },
+    {
+      target: 'one-field write on the small session ≤ 6 µs of Redis CPU',
+      how,
+      measured: `${usec(small.write.usec)}${floor === undefined ? '' : ` (the floor script in the same run: ${usec(floor)})`}`,
+      met: small.write.usec <= 6,
+    },
     {
       target: 'one-field write on the large session ≤ 1.5× the small one',
       how,
@@ -113,6 +127,11 @@ export function renderRedisCost(result: RedisCostResult, markdown = true): strin
         `${ours.commands.toFixed(1)} (${ours.sent.toFixed(0)})`,
         `${theirs.commands.toFixed(1)} (${theirs.sent.toFixed(0)})`,
       ]);
+      const floor = operation === 'write' ? result.floorWrite?.[size] : undefined;
+      if (floor) {
+        const label = `${size} (${SIZES[size].fields} × ${SIZES[size].valueBytes} B)`;
+        body.push(['write: floor script', label, floor.usec.toFixed(2), '', '', floor.cpu.toFixed(1), '', `${floor.commands.toFixed(1)} (${floor.sent.toFixed(0)})`, '']);
+      }
     }
   }
   if (markdown) {

@@ -166,6 +166,30 @@ function connectRedis(store: ConnectRedisStore): System {
   };
 }
 
+/**
+ * The floor of a conditional one-field write, as issue 12 measured it: one small script doing
+ * EXISTS, HLEN, HGET, HSTRLEN, HSET and PEXPIRE on an existing session, checking nothing else.
+ */
+const FLOOR_WRITE = `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local fields = redis.call('HLEN', KEYS[1])
+local created = redis.call('HGET', KEYS[1], ':c')
+local size = redis.call('HSTRLEN', KEYS[1], ARGV[2])
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3], ':s', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1`;
+
+function floorWrite(client: { scriptLoad(script: string): Promise<string>; sendCommand(args: string[]): Promise<unknown> }, sessions: System): System {
+  let sha = '';
+  return {
+    sent: () => ['evalsha'],
+    async prepare(operation, size, count) {
+      sha ||= await client.scriptLoad(FLOOR_WRITE);
+      return sessions.prepare(operation, size, count);
+    },
+    run: (_operation, _size, id, i) => client.sendCommand(['EVALSHA', sha, '1', `session:${id}`, String(TTL_MS), 'note', JSON.stringify(`n${i}`), String(Date.now())]),
+  };
+}
+
 /** Sum of `usec` and `calls` over the commands in INFO commandstats. */
 async function commandStats(redis: RedisServer): Promise<Map<string, { calls: number; usec: number }>> {
   const info = String(await redis.command('INFO', 'commandstats'));
@@ -224,24 +248,26 @@ export const measureRedisCost: MeasureRedisCost = async (redis, settings) => {
   client.on('error', () => {});
   await client.connect();
   try {
-    const systems: Record<keyof RedisCostResult, System> = {
-      // A long timeout: preparing hundreds of 200 KB sessions on a busy machine takes a while.
-      latchkey: latchkey(new RedisStore({ redis: client as never, commandTimeout: 30_000 })),
-      'connect-redis': connectRedis(new ConnectRedisStore({ client, ttl: TTL_MS / 1000 })),
-    };
-    const names = Object.keys(systems) as Array<keyof RedisCostResult>;
-    const result = Object.fromEntries(names.map((name) => [name, { small: {}, large: {} }])) as RedisCostResult;
+    // A long timeout: preparing hundreds of 200 KB sessions on a busy machine takes a while.
+    const store = latchkey(new RedisStore({ redis: client as never, commandTimeout: 30_000 }));
+    const systems = { latchkey: store, 'connect-redis': connectRedis(new ConnectRedisStore({ client, ttl: TTL_MS / 1000 })), floor: floorWrite(client, store) };
+    type Name = keyof typeof systems;
+    const result: RedisCostResult = { latchkey: { small: {}, large: {} }, 'connect-redis': { small: {}, large: {} }, floorWrite: { small: {}, large: {} } } as unknown as RedisCostResult;
     for (const size of Object.keys(SIZES) as Size[]) {
       for (const operation of OPERATIONS) {
-        // Repeats interleaved across the two, so that a busy moment on the machine hits both.
-        const runs = new Map<keyof RedisCostResult, OperationCost[]>(names.map((name) => [name, []]));
+        // The floor script only writes; it runs in the write phases, on latchkey's sessions.
+        const names: Name[] = operation === 'write' ? ['latchkey', 'connect-redis', 'floor'] : ['latchkey', 'connect-redis'];
+        // Repeats interleaved, so that a busy moment on the machine hits every one alike.
+        const runs = new Map<Name, OperationCost[]>(names.map((name) => [name, []]));
         for (let repeat = 0; repeat < settings.repeats; repeat++) {
           for (const name of names) runs.get(name)?.push(await measureOnce(systems[name], redis, operation, size, settings.iterations[size]));
         }
         for (const name of names) {
           const costs = runs.get(name) ?? [];
           const middle = (pick: (cost: OperationCost) => number): number => median(costs.map(pick));
-          result[name][size][operation] = { usec: middle((r) => r.usec), cpu: middle((r) => r.cpu), commands: middle((r) => r.commands), sent: middle((r) => r.sent) };
+          const cost = { usec: middle((r) => r.usec), cpu: middle((r) => r.cpu), commands: middle((r) => r.commands), sent: middle((r) => r.sent) };
+          if (name === 'floor') (result.floorWrite as Record<Size, OperationCost>)[size] = cost;
+          else result[name][size][operation] = cost;
         }
       }
     }
