@@ -332,6 +332,7 @@ export function renderMarkdown(results: Results, json: string): string {
     'npm run bench                 # the full run (about 25 minutes), rewrites this file',
     'npm run bench -- --quick      # a smoke run, under 3 minutes',
     'npm run bench -- --frameworks=express,koa',
+    'node --import tsx bench/redis-cost.ts   # the Redis CPU table alone, about 2 minutes',
     '```',
     '',
     'It needs `redis-server` on the PATH, starts its own on a free loopback port, and never touches the one on 6379.',

@@ -125,14 +125,16 @@ if maxAge > 0 then
 end`;
 
 /**
- * {@link head}, then the session's size, followed field by field as the write goes (`account`):
- * `bytes` and `fields` from the tally in {@link BYTES_FIELD}, which every write keeps exact from
- * the sizes (HSTRLEN) of the fields it touches. A session without a tally, or whose tally is
- * damaged or stale (its last-seen is not the session's), is tallied once from HGETALL. So a write
- * costs Redis the same whatever else the session holds. ARGV[4..5] are the most fields and bytes.
+ * {@link head}, then the session's size, from the tally in {@link BYTES_FIELD}: `bytes`, `fields`,
+ * and `stamp`, the last-seen value the tally goes with. A session without a tally, or whose tally
+ * is damaged or stale (its last-seen is not the session's), is counted once from HGETALL. Writes
+ * then follow the size field by field (see {@link STORED_SIZE}), so a write costs Redis the same
+ * whatever else the session holds. The scripts define no functions and tables: Redis runs them
+ * often, and what each call allocates, the Lua collector has to free.
  */
 const tallied = (gone: string): string => `${head(gone)}
-local stamp = meta[4] or ''
+local last = meta[4]
+local stamp = last or ''
 local tallied, counted, stamped = string.match(meta[3] or '', '^(%d+)/(%d+)/(%d*)$')
 local bytes, fields = tonumber(tallied), tonumber(counted)
 if stamped ~= stamp or not bytes or not fields then
@@ -145,36 +147,23 @@ if stamped ~= stamp or not bytes or not fields then
     end
   end
 end
-local size = {}
-if meta[4] then size['${LAST_SEEN_FIELD}'] = ${LAST_SEEN_FIELD.length} + #meta[4] else size['${LAST_SEEN_FIELD}'] = false end
-local function current(field)
-  local n = size[field]
-  if n == nil then
-    n = redis.call('HSTRLEN', KEYS[1], field)
-    if n > 0 or redis.call('HEXISTS', KEYS[1], field) == 1 then n = #field + n else n = false end
-    size[field] = n
-  end
-  return n
-end
-local function account(field, n, value)
-  if field == '${LAST_SEEN_FIELD}' then stamp = value or '' end
-  local was = current(field)
-  if was then
-    bytes = bytes - was
-    fields = fields - 1
-  end
-  if n then
-    bytes = bytes + n
-    fields = fields + 1
-  end
-  size[field] = n
-end
-local function within()
-  return bytes <= tonumber(ARGV[5]) and fields <= tonumber(ARGV[4])
-end
-local function tally()
-  return bytes .. '/' .. fields .. '/' .. stamp
-end`;
+local was`;
+
+/**
+ * Lua that sets `was` to what the field named `name` takes now (its name and value bytes), or
+ * false when the session has no such field: the last-seen field's size is known from `head`, any
+ * other's comes from HSTRLEN (and HEXISTS, for an empty value). Each field appears once in a write.
+ */
+const STORED_SIZE = `
+  if name == '${LAST_SEEN_FIELD}' then
+    was = last and ${LAST_SEEN_FIELD.length} + #last
+  else
+    was = redis.call('HSTRLEN', KEYS[1], name)
+    if was > 0 or redis.call('HEXISTS', KEYS[1], name) == 1 then was = #name + was else was = false end
+  end`;
+
+/** Lua that is true when the session, as counted, passes the limits in ARGV[4..5]. */
+const PAST_LIMITS = 'bytes > tonumber(ARGV[5]) or fields > tonumber(ARGV[4])';
 
 const LIMIT_REPLY = "redis.error_reply('LIMIT the session would pass its limits')";
 
@@ -195,14 +184,26 @@ return 1`);
  */
 const UPDATE = new Script(`${tallied('0')}
 local n = tonumber(ARGV[6]) * 2
-for i = 7, 4 + n, 2 do account(ARGV[i], #ARGV[i] + #ARGV[i + 1], ARGV[i + 1]) end
-for i = 7 + n, #ARGV do account(ARGV[i], false) end
-if not within() then return ${LIMIT_REPLY} end
+for i = 7, 4 + n, 2 do
+  local name = ARGV[i]${STORED_SIZE}
+  if was then bytes = bytes - was else fields = fields + 1 end
+  bytes = bytes + #name + #ARGV[i + 1]
+  if name == '${LAST_SEEN_FIELD}' then stamp = ARGV[i + 1] end
+end
+for i = 7 + n, #ARGV do
+  local name = ARGV[i]${STORED_SIZE}
+  if was then
+    bytes = bytes - was
+    fields = fields - 1
+  end
+  if name == '${LAST_SEEN_FIELD}' then stamp = '' end
+end
+if ${PAST_LIMITS} then return ${LIMIT_REPLY} end
 if fields == 0 then
   redis.call('DEL', KEYS[1])
   return 1
 end
-ARGV[6 + n] = tally()
+ARGV[6 + n] = bytes .. '/' .. fields .. '/' .. stamp
 chunked('HSET', 7, 6 + n)
 chunked('HDEL', 7 + n, #ARGV)
 redis.call('PEXPIRE', KEYS[1], ttl)
@@ -216,24 +217,34 @@ return 1`);
  * its new size.
  */
 const INCREMENT = new Script(`${tallied('false')}
-local field = ARGV[6]
-local existed = current(field) ~= false
-local v = redis.call('HINCRBY', KEYS[1], field, ARGV[7])
+local name = ARGV[6]${STORED_SIZE}
+local existed = was and true or false
+local v = redis.call('HINCRBY', KEYS[1], name, ARGV[7])
 local digits = string.format('%d', v)
-account(field, #field + #digits, digits)
-for i = 8, #ARGV - 2, 2 do account(ARGV[i], #ARGV[i] + #ARGV[i + 1], ARGV[i + 1]) end
+if was then bytes = bytes - was else fields = fields + 1 end
+bytes = bytes + #name + #digits
+if name == '${LAST_SEEN_FIELD}' then
+  last = digits
+  stamp = digits
+end
+for i = 8, #ARGV - 2, 2 do
+  local name = ARGV[i]${STORED_SIZE}
+  if was then bytes = bytes - was else fields = fields + 1 end
+  bytes = bytes + #name + #ARGV[i + 1]
+  if name == '${LAST_SEEN_FIELD}' then stamp = ARGV[i + 1] end
+end
 local failure = nil
 if v > ${MAX_COUNTER} or v < -${MAX_COUNTER} then
   failure = redis.error_reply('ERR increment would overflow ${MAX_COUNTER}')
-elseif not within() then
+elseif ${PAST_LIMITS} then
   failure = ${LIMIT_REPLY}
 end
 if failure then
   -- 0 - by, not -by: Lua writes -0 as '-0', which HINCRBY refuses.
-  if existed then redis.call('HINCRBY', KEYS[1], field, 0 - tonumber(ARGV[7])) else redis.call('HDEL', KEYS[1], field) end
+  if existed then redis.call('HINCRBY', KEYS[1], ARGV[6], 0 - tonumber(ARGV[7])) else redis.call('HDEL', KEYS[1], ARGV[6]) end
   return failure
 end
-ARGV[#ARGV] = tally()
+ARGV[#ARGV] = bytes .. '/' .. fields .. '/' .. stamp
 chunked('HSET', 8, #ARGV)
 redis.call('PEXPIRE', KEYS[1], ttl)
 return v`);
@@ -285,6 +296,20 @@ function scriptError(error: unknown, field?: string): unknown {
     return new SessionError('INVALID_ARGUMENT', `cannot increment '${field}': ${reason}`, { cause });
   }
   return error;
+}
+
+/**
+ * The fields of a write, each once, with the outcome the Store contract gives: of a field set
+ * twice the last value, of a field both set and removed none. The scripts count each field's
+ * size once, so they take them this way.
+ */
+function distinct(set: readonly StoreField[], remove: readonly string[]): [readonly StoreField[], readonly string[]] {
+  // The usual write: a field or two and the last-seen time, nothing removed.
+  if (remove.length === 0 && (set.length < 2 || (set.length === 2 && set[0]?.[0] !== set[1]?.[0]))) return [set, remove];
+  const removed = new Set(remove);
+  const values = new Map<string, string>();
+  for (const [field, value] of set) if (!removed.has(field)) values.set(field, value);
+  return [[...values], [...removed]];
 }
 
 /** The pairs of a new session, with its byte tally (see {@link BYTES_FIELD}) last. */
@@ -425,7 +450,8 @@ export class RedisStore implements Store {
   async update(id: string, set: readonly StoreField[], remove: readonly string[], expiry: StoreExpiry, limits: StoreLimits): Promise<boolean> {
     const key = this.#key(id);
     // The byte tally goes with the fields to set; the script fills in its value.
-    const args = [...expiryArgs(expiry), ...limitArgs(limits), String(set.length + 1), ...flatten(set), BYTES_FIELD, '', ...remove];
+    const [fields, removed] = distinct(set, remove);
+    const args = [...expiryArgs(expiry), ...limitArgs(limits), String(fields.length + 1), ...flatten(fields), BYTES_FIELD, '', ...removed];
     try {
       return (await this.#script('update', UPDATE, key, args)) === 1;
     } catch (error) {
@@ -443,7 +469,7 @@ export class RedisStore implements Store {
     limits: StoreLimits,
   ): Promise<number | null> {
     const key = this.#key(id);
-    const args = [...expiryArgs(expiry), ...limitArgs(limits), field, String(by), ...flatten(set), BYTES_FIELD, ''];
+    const args = [...expiryArgs(expiry), ...limitArgs(limits), field, String(by), ...flatten(distinct(set, [])[0]), BYTES_FIELD, ''];
     try {
       const reply = await this.#script('increment', INCREMENT, key, args);
       return reply === null || reply === undefined ? null : Number(reply);
