@@ -85,14 +85,13 @@ class Script {
 // check limits ARGV[4..5] = most fields, most bytes.
 
 /**
- * Runs a command on KEYS[1] with ARGV[from..to] as arguments, in chunks of 1000 (an even number,
- * so field-value pairs stay together): Lua's `unpack` fails at a few thousand values, and limits
- * can be raised that far.
+ * Lua that runs `command` on KEYS[1] with ARGV[from..to] as arguments, in chunks of 1000 (an even
+ * number, so field-value pairs stay together): Lua's `unpack` fails at a few thousand values, and
+ * limits can be raised that far. A loop rather than a function, which each call would allocate.
  */
-const CHUNKED = `
-local function chunked(command, from, to)
-  for i = from, to, 1000 do redis.call(command, KEYS[1], unpack(ARGV, i, math.min(i + 999, to))) end
-end`;
+function chunked(command: string, from: string, to: string): string {
+  return `for i = ${from}, ${to}, 1000 do redis.call('${command}', KEYS[1], unpack(ARGV, i, math.min(i + 999, ${to}))) end`;
+}
 
 /**
  * Checks the session without reading it whole: one `HMGET` of the store's state field, the
@@ -102,7 +101,7 @@ end`;
  * GONE error. A mark left by a move that failed and could not clean up is removed once its
  * deadline passed. Leaves the TTL to set in `ttl`.
  */
-const head = (gone: string): string => `${CHUNKED}
+const head = (gone: string): string => `
 local meta = redis.call('HMGET', KEYS[1], '${STATE_FIELD}', '${CREATED_AT_FIELD}', '${BYTES_FIELD}', '${LAST_SEEN_FIELD}')
 local state, created = meta[1], meta[2]
 if not (state or created or meta[3] or meta[4]) and redis.call('EXISTS', KEYS[1]) == 0 then return ${gone} end
@@ -171,9 +170,9 @@ const LIMIT_REPLY = "redis.error_reply('LIMIT the session would pass its limits'
  * Creates the hash from the pairs in ARGV[2..] unless the key exists; ARGV[1] is the TTL. The
  * pairs include the byte tally (see {@link withTally}).
  */
-const CREATE = new Script(`${CHUNKED}
+const CREATE = new Script(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-chunked('HSET', 2, #ARGV)
+${chunked('HSET', '2', '#ARGV')}
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1`);
 
@@ -204,8 +203,8 @@ if fields == 0 then
   return 1
 end
 ARGV[6 + n] = bytes .. '/' .. fields .. '/' .. stamp
-chunked('HSET', 7, 6 + n)
-chunked('HDEL', 7 + n, #ARGV)
+${chunked('HSET', '7', '6 + n')}
+${chunked('HDEL', '7 + n', '#ARGV')}
 redis.call('PEXPIRE', KEYS[1], ttl)
 return 1`);
 
@@ -245,7 +244,7 @@ if failure then
   return failure
 end
 ARGV[#ARGV] = bytes .. '/' .. fields .. '/' .. stamp
-chunked('HSET', 8, #ARGV)
+${chunked('HSET', '8', '#ARGV')}
 redis.call('PEXPIRE', KEYS[1], ttl)
 return v`);
 
