@@ -328,8 +328,9 @@ export function toSessionError(error: unknown, what: string): SessionError {
 }
 
 /**
- * Rejects with a `STORE_UNAVAILABLE` {@link SessionError} when `promise` takes longer than `ms`,
- * after calling `onTimeout`.
+ * `promise`, failing with a `STORE_UNAVAILABLE` {@link SessionError} when it takes longer than `ms`
+ * (after calling `onTimeout`); whatever it rejects with becomes a {@link SessionError} too (see
+ * {@link toSessionError}).
  */
 export function withTimeout<T>(promise: Promise<T>, ms: number, what: string, onTimeout?: () => void): Promise<T> {
   return new Promise<T>((resolve, reject) => {
@@ -345,7 +346,7 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string, on
       },
       (error: unknown) => {
         clearTimeout(timer);
-        reject(error);
+        reject(toSessionError(error, what));
       },
     );
   });
