@@ -27,8 +27,12 @@ export function writeSessionHeaders(session: RequestSession, headers: ResponseHe
   const cookies = session.setCookies();
   if (!session.active) return;
   const vary = headers.get('vary');
-  const current = vary === undefined ? '' : Array.isArray(vary) ? vary.join(', ') : String(vary);
-  if (!variesOnCookie(current)) headers.set('vary', current === '' ? 'Cookie' : `${current}, Cookie`);
+  if (vary === undefined) {
+    headers.set('vary', 'Cookie');
+  } else {
+    const current = Array.isArray(vary) ? vary.join(', ') : String(vary);
+    if (!variesOnCookie(current)) headers.set('vary', current === '' ? 'Cookie' : `${current}, Cookie`);
+  }
   if (cookies.length === 0) return;
   for (const cookie of cookies) headers.appendSetCookie(cookie);
   if (headers.get('cache-control') === undefined) headers.set('cache-control', 'no-store');

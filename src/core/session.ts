@@ -379,8 +379,9 @@ export class RequestSession implements Session<SessionData> {
 
   #serial<T>(operation: () => Promise<T>): Promise<T> {
     this.#activate();
+    // The next operation runs once this one has settled, whatever its outcome.
     const run = this.#queue ? this.#queue.then(operation, operation) : operation();
-    this.#queue = run.catch(() => undefined);
+    this.#queue = run;
     return run;
   }
 
@@ -499,7 +500,8 @@ export class RequestSession implements Session<SessionData> {
 
   async get(key: string, fallback?: unknown): Promise<unknown> {
     checkKey(key, 'get');
-    const json = (await this.#loaded()).get(key);
+    await this.load();
+    const json = this.#data?.get(key);
     return json === undefined ? fallback : decode(json);
   }
 

@@ -23,7 +23,6 @@ import {
   replyErrorCode,
   toRedisUrl,
   toSendCommand,
-  toSessionError,
   withTimeout,
   type OwnedClient,
   type RedisClientLike,
@@ -331,8 +330,18 @@ function flatten(fields: readonly StoreField[]): string[] {
   return out;
 }
 
-/** Reads a hash reply in any shape the clients give: a flat array (RESP2), a Map or an object (RESP3). */
+/** Whether every field name and value of `map` is a string. */
+function isStringMap(map: Map<unknown, unknown>): map is Map<string, string> {
+  for (const [field, value] of map) if (typeof field !== 'string' || typeof value !== 'string') return false;
+  return true;
+}
+
+/**
+ * Reads a hash reply in any shape the clients give: a flat array (RESP2), a Map or an object
+ * (RESP3). A Map of strings (node-redis', made for this reply alone) is taken as it is.
+ */
 function toFieldMap(reply: unknown): Map<string, string> | null {
+  if (reply instanceof Map && isStringMap(reply)) return reply.size === 0 ? null : reply;
   const fields = new Map<string, string>();
   if (Array.isArray(reply)) {
     for (let i = 0; i + 1 < reply.length; i += 2) fields.set(String(reply[i]), String(reply[i + 1]));
@@ -402,7 +411,7 @@ export class RedisStore implements Store {
       pending = Promise.reject(error);
     }
     const abort = controller && (() => controller.abort());
-    return withTimeout(pending, this.#timeout, what, abort).catch((error: unknown) => Promise.reject(toSessionError(error, what)));
+    return withTimeout(pending, this.#timeout, what, abort);
   }
 
   #command(what: string, key: string, args: readonly string[]): Promise<unknown> {

@@ -84,6 +84,32 @@ describe('RedisStore (node-redis) outside the contract', () => {
     assert.deepEqual(await again.load('passed-in'), new Map([['a', '1']]));
   });
 
+  it("asks node-redis for no command timer of its own, unless the app chose a command timeout for its client", async () => {
+    // node-redis times each command with an AbortSignal.timeout() (5 s by default), which costs the
+    // app more CPU than a session read; the store's commandTimeout bounds latchkey's commands already.
+    for (const [commandOptions, expected] of [
+      [undefined, 0],
+      [{ timeout: 1234 }, undefined],
+    ] as const) {
+      const client = createClient({ url: redis.url, commandOptions });
+      client.on('error', () => {});
+      await client.connect();
+      cleanups.push(() => client.close());
+      const timeouts: unknown[] = [];
+      const send = client.sendCommand.bind(client);
+      client.sendCommand = ((args, options) => {
+        timeouts.push(options?.timeout);
+        return send(args, options);
+      }) as typeof client.sendCommand;
+      const store = new RedisStore({ redis: client });
+      const id = `own-timer-${String(expected)}`;
+      assert.equal(await store.create(id, [['a', '1']], 60_000), true);
+      assert.deepEqual(await store.load(id), new Map([['a', '1']]));
+      assert.ok(timeouts.length >= 2);
+      assert.deepEqual(new Set(timeouts), new Set([expected]), `commandOptions ${JSON.stringify(commandOptions)}`);
+    }
+  });
+
   it('with a custom prefix writes under that prefix only', async () => {
     const client = await connect(redis.url);
     cleanups.push(() => client.close());

@@ -66,6 +66,41 @@ describe('a session within one request', () => {
     assert.deepEqual(await session.all(), { a: 1, b: 2, n: 1, c: 3 });
   });
 
+  it('runs store operations one after another in call order, each failure rejecting only its own call', async () => {
+    const store = new MemoryStore();
+    const manager = new SessionManager({ store });
+    const cookie = await existingSession(manager);
+    const calls: string[] = [];
+    let fail = true;
+    const update = store.update.bind(store);
+    store.update = async (id, set, ...rest) => {
+      const key = set[0]?.[0] ?? '';
+      calls.push(`start ${key}`);
+      await new Promise((resolve) => setTimeout(resolve, key === 'b' ? 20 : 1));
+      calls.push(`end ${key}`);
+      if (fail) {
+        fail = false;
+        throw new SessionError('STORE_UNAVAILABLE', 'down for one write');
+      }
+      return update(id, set, ...rest);
+    };
+    const unhandled: unknown[] = [];
+    const listener = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', listener);
+    try {
+      const { session } = manager.open(context({ cookieHeader: () => cookie }));
+      const writes = [session.set('b', 1), session.set('c', 2), session.set('d', 3)];
+      const outcomes = await Promise.allSettled(writes);
+      assert.deepEqual(outcomes.map((outcome) => outcome.status), ['rejected', 'fulfilled', 'fulfilled']);
+      assert.deepEqual(calls, ['start b', 'end b', 'start c', 'end c', 'start d', 'end d']);
+      assert.deepEqual(await session.all(), { a: 1, c: 2, d: 3 });
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(unhandled, []);
+    } finally {
+      process.off('unhandledRejection', listener);
+    }
+  });
+
   it('refuses to start a session once the adapter took the Set-Cookie value, and stores nothing', async () => {
     const { store, manager } = setup();
     const handle = manager.open(context());
