@@ -63,8 +63,8 @@ const MOVE_STEPS = 3;
 /**
  * RedisStore's tally of a session's size, `<bytes>/<fields>/<last-seen>`: the bytes of every field
  * name and value and the number of fields, its own and {@link STATE_FIELD} left out, which the
- * limits count, and the {@link LAST_SEEN_FIELD} value written with it. Kept so that a write checks the limits without
- * reading the whole hash; never part of what {@link RedisStore.load} returns.
+ * limits count, and the {@link LAST_SEEN_FIELD} value written with it. Kept so that a write checks
+ * the limits without reading the whole hash; never part of what {@link RedisStore.load} returns.
  *
  * Every latchkey write sets the last-seen field. A tally whose last-seen is not the session's was
  * left behind by a writer that does not keep it (a version of latchkey before it, during a
@@ -160,6 +160,20 @@ const STORED_SIZE = `
     if was > 0 or redis.call('HEXISTS', KEYS[1], name) == 1 then was = #name + was else was = false end
   end`;
 
+/**
+ * Lua that counts the pairs to set in ARGV[from..to] into the session's size: each replaces what
+ * its field took (see {@link STORED_SIZE}), and a last-seen value becomes the tally's stamp.
+ */
+function countSetPairs(from: string, to: string): string {
+  return `
+for i = ${from}, ${to}, 2 do
+  local name = ARGV[i]${STORED_SIZE}
+  if was then bytes = bytes - was else fields = fields + 1 end
+  bytes = bytes + #name + #ARGV[i + 1]
+  if name == '${LAST_SEEN_FIELD}' then stamp = ARGV[i + 1] end
+end`;
+}
+
 /** Lua that is true when the session, as counted, passes the limits in ARGV[4..5]. */
 const PAST_LIMITS = 'bytes > tonumber(ARGV[5]) or fields > tonumber(ARGV[4])';
 
@@ -181,13 +195,7 @@ return 1`);
  * deleted.
  */
 const UPDATE = new Script(`${tallied('0')}
-local n = tonumber(ARGV[6]) * 2
-for i = 7, 4 + n, 2 do
-  local name = ARGV[i]${STORED_SIZE}
-  if was then bytes = bytes - was else fields = fields + 1 end
-  bytes = bytes + #name + #ARGV[i + 1]
-  if name == '${LAST_SEEN_FIELD}' then stamp = ARGV[i + 1] end
-end
+local n = tonumber(ARGV[6]) * 2${countSetPairs('7', '4 + n')}
 for i = 7 + n, #ARGV do
   local name = ARGV[i]${STORED_SIZE}
   if was then
@@ -224,13 +232,7 @@ bytes = bytes + #name + #digits
 if name == '${LAST_SEEN_FIELD}' then
   last = digits
   stamp = digits
-end
-for i = 8, #ARGV - 2, 2 do
-  local name = ARGV[i]${STORED_SIZE}
-  if was then bytes = bytes - was else fields = fields + 1 end
-  bytes = bytes + #name + #ARGV[i + 1]
-  if name == '${LAST_SEEN_FIELD}' then stamp = ARGV[i + 1] end
-end
+end${countSetPairs('8', '#ARGV - 2')}
 local failure = nil
 if v > ${MAX_COUNTER} or v < -${MAX_COUNTER} then
   failure = redis.error_reply('ERR increment would overflow ${MAX_COUNTER}')
