@@ -439,6 +439,8 @@ interface NodeRedisModule {
     connect(): Promise<unknown>;
     close(): Promise<void>;
     destroy(): void;
+    ref(): void;
+    unref(): void;
     readonly isOpen: boolean;
   };
 }
@@ -446,17 +448,48 @@ interface NodeRedisModule {
 interface IoRedisModule {
   Redis: new (url: string, options: object) => IoRedisLike & {
     on(event: 'error', listener: (error: unknown) => void): unknown;
+    on(event: 'connect', listener: () => void): unknown;
     connect(): Promise<void>;
     quit(): Promise<unknown>;
     disconnect(): void;
+    /** The current connection's socket; ioredis makes a new one for each connection. */
+    readonly stream?: { ref(): void; unref(): void };
   };
+}
+
+/**
+ * Keeps the process alive only while a client latchkey created has work in flight, as Node's own
+ * servers and timers do: once the app's server has closed and no command is pending, the process
+ * can exit without `close()`. `hold()` and `release()` count the pending work; `apply` refs or
+ * unrefs the client's socket when the count leaves or reaches zero.
+ */
+class Holds {
+  #count = 1; // The first connection attempt is pending work: a script awaiting it must not exit.
+  readonly #apply: (busy: boolean) => void;
+
+  constructor(apply: (busy: boolean) => void) {
+    this.#apply = apply;
+  }
+
+  get busy(): boolean {
+    return this.#count > 0;
+  }
+
+  hold(): void {
+    if (this.#count++ === 0) this.#apply(true);
+  }
+
+  release(): void {
+    if (--this.#count === 0) this.#apply(false);
+  }
 }
 
 /**
  * Creates a client for `url` with `library`, tuned for a session store: commands fail at once
  * while the connection is down (no offline queue that would run stale writes later), and the
  * client keeps reconnecting in the background. Connection errors are not emitted as unhandled
- * `error` events; they reach callers as rejected commands.
+ * `error` events; they reach callers as rejected commands. The connection keeps the process
+ * alive only while a command or the first connection attempt is pending (see {@link Holds}).
  */
 export function createOwnedClient(url: string, library: RedisLibrary, connectTimeoutMs: number): OwnedClient {
   if (library === 'redis') {
@@ -470,18 +503,31 @@ export function createOwnedClient(url: string, library: RedisLibrary, connectTim
         },
       });
       client.on('error', () => {});
-      return client;
+      // node-redis applies ref/unref to every socket it opens, reconnections included.
+      return { client, holds: new Holds((busy) => (busy ? client.ref() : client.unref())) };
     });
-    const ready = loaded.then(async (client) => {
-      await client.connect();
+    const ready = loaded.then(async ({ client, holds }) => {
+      try {
+        await client.connect();
+      } finally {
+        holds.release();
+      }
     });
     ready.catch(() => {});
     return {
       // The store's commandTimeout bounds every command (see clientTimeout).
-      send: async (_key, args) => (await loaded).sendCommand(args, OWNED_CLIENT_OPTIONS),
+      send: async (_key, args) => {
+        const { client, holds } = await loaded;
+        holds.hold();
+        try {
+          return await client.sendCommand(args, OWNED_CLIENT_OPTIONS);
+        } finally {
+          holds.release();
+        }
+      },
       ready,
       close: async () => {
-        const client = await loaded;
+        const { client } = await loaded;
         if (client.isOpen) await client.close();
         else client.destroy();
       },
@@ -496,15 +542,33 @@ export function createOwnedClient(url: string, library: RedisLibrary, connectTim
       retryStrategy: (times: number) => Math.min(50 * 2 ** times, MAX_RECONNECT_DELAY_MS),
     });
     client.on('error', () => {});
-    return client;
+    const apply = (busy: boolean): void => (busy ? client.stream?.ref() : client.stream?.unref());
+    const holds = new Holds(apply);
+    // Each reconnection opens a new socket, referenced by default.
+    client.on('connect', () => apply(holds.busy));
+    return { client, holds };
   });
-  const ready = loaded.then((client) => client.connect());
+  const ready = loaded.then(async ({ client, holds }) => {
+    try {
+      await client.connect();
+    } finally {
+      holds.release();
+    }
+  });
   ready.catch(() => {});
   return {
-    send: async (_key, [command, ...rest]) => (await loaded).call(command as string, ...rest),
+    send: async (_key, [command, ...rest]) => {
+      const { client, holds } = await loaded;
+      holds.hold();
+      try {
+        return await client.call(command as string, ...rest);
+      } finally {
+        holds.release();
+      }
+    },
     ready,
     close: async () => {
-      const client = await loaded;
+      const { client } = await loaded;
       if (client.status === 'ready') await client.quit();
       else client.disconnect();
     },
