@@ -8,6 +8,7 @@ import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { createClient } from 'redis';
 import { MemoryStore } from 'latchkey';
+import { host, origin, port } from './address.js';
 import { session, type SessionEnv } from 'latchkey/hono';
 
 interface Demo {
@@ -16,7 +17,6 @@ interface Demo {
 }
 
 const redisUrl = process.env.REDIS_URL ?? 'redis://localhost:6379';
-const port = Number(process.env.PORT ?? 8888);
 
 /** The app's own Redis client, shared with latchkey; `undefined` when no Redis answers. */
 async function connectRedis() {
@@ -67,8 +67,8 @@ app.get('/visit', async (c) => {
   return c.text(`You are visitor ${visitor}, your last visit was on ${lastVisit}`);
 });
 
-const server = serve({ fetch: app.fetch, port }, () => {
-  console.log(`latchkey demo on http://localhost:${port}/ (try /set/Chris, then /, then /visit) — sessions in ${redis ? `Redis at ${redisUrl}` : 'memory'}`);
+const server = serve({ fetch: app.fetch, port, hostname: host }, () => {
+  console.log(`latchkey demo on ${origin} (try /set/Chris, then /, then /visit) — sessions in ${redis ? `Redis at ${redisUrl}` : 'memory'}`);
 });
 
 async function shutdown(): Promise<void> {

@@ -1,6 +1,6 @@
 // bottle-session's two examples on Express, and a login form with a CSRF token: `npm run example:express`.
 // The app's own Redis client, and where to listen: see examples/redis.ts.
-import { listening, port, redis } from './redis.js';
+import { host, listening, port, redis } from './redis.js';
 import { checkCsrf, csrfToken } from 'latchkey';
 
 import express from 'express';
@@ -46,4 +46,4 @@ app.post('/logout', express.urlencoded({ extended: false }), async (req, res) =>
   res.redirect('/');
 });
 
-app.listen(port, () => listening('express'));
+app.listen(port, host, () => listening('express'));

@@ -1,6 +1,6 @@
 // bottle-session's two examples on Fastify: `npm run example:fastify`.
 // The app's own Redis client, and where to listen: see examples/redis.ts.
-import { listening, port, redis } from './redis.js';
+import { host, listening, port, redis } from './redis.js';
 
 import Fastify from 'fastify';
 import { session } from 'latchkey/fastify';
@@ -25,5 +25,5 @@ app.get('/visit', async (request) => {
   return `You are visitor ${visitor}, your last visit was on ${lastVisit}`;
 });
 
-await app.listen({ port });
+await app.listen({ port, host });
 listening('fastify');

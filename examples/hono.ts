@@ -1,7 +1,7 @@
 // bottle-session's two examples on Hono: `npm run example:hono`.
 import { serve } from '@hono/node-server';
 // The app's own Redis client, and where to listen: see examples/redis.ts.
-import { listening, port, redis } from './redis.js';
+import { host, listening, port, redis } from './redis.js';
 
 import { Hono } from 'hono';
 import { session, type SessionEnv } from 'latchkey/hono';
@@ -28,4 +28,4 @@ app.get('/visit', async (c) => {
   return c.text(`You are visitor ${visitor}, your last visit was on ${lastVisit}`);
 });
 
-serve({ fetch: app.fetch, port }, () => listening('hono'));
+serve({ fetch: app.fetch, port, hostname: host }, () => listening('hono'));

@@ -1,6 +1,6 @@
 // bottle-session's two examples on Koa, with @koa/router: `npm run example:koa`.
 // The app's own Redis client, and where to listen: see examples/redis.ts.
-import { listening, port, redis } from './redis.js';
+import { host, listening, port, redis } from './redis.js';
 
 import Router from '@koa/router';
 import Koa from 'koa';
@@ -30,4 +30,4 @@ router.get('/visit', async (ctx) => {
 
 app.use(router.routes());
 
-app.listen(port, () => listening('koa'));
+app.listen(port, host, () => listening('koa'));

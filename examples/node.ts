@@ -1,6 +1,6 @@
 // bottle-session's two examples on plain node:http, no framework: `npm run example:node`.
 // The app's own Redis client, and where to listen: see examples/redis.ts.
-import { listening, port, redis } from './redis.js';
+import { host, listening, port, redis } from './redis.js';
 
 import { createServer } from 'node:http';
 import { withSession } from 'latchkey/node';
@@ -27,4 +27,4 @@ const server = createServer(
   }),
 );
 
-server.listen(port, () => listening('node'));
+server.listen(port, host, () => listening('node'));

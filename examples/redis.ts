@@ -3,6 +3,7 @@
 // redis://localhost:6379); when nothing answers there, it says so and the example exits.
 import { connect } from 'node:net';
 import { createClient } from 'redis';
+import { host, origin, port } from './address.js';
 
 const url = new URL(process.env.REDIS_URL ?? 'redis://localhost:6379');
 
@@ -27,12 +28,9 @@ const redis = createClient({ url: process.env.REDIS_URL });
 redis.on('error', (error) => console.error(`Redis: ${error.message}`));
 await redis.connect();
 
-/** The port the example listens on: PORT, default 8888. */
-const port = Number(process.env.PORT ?? 8888);
-
 /** Says where the example listens, in the line the tests wait for. */
 function listening(framework: string): void {
-  console.log(`latchkey ${framework} example on http://localhost:${port}/ (try /set/Chris, then /, then /visit)`);
+  console.log(`latchkey ${framework} example on ${origin} (try /set/Chris, then /, then /visit)`);
 }
 
-export { redis, port, listening };
+export { redis, host, port, listening };

@@ -1,6 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { connect } from 'node:net';
+import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { Browser, parseSetCookie } from './conformance/harness.js';
 import { freePort, useRedis } from './redis/server.js';
@@ -11,12 +13,36 @@ interface Running extends Program {
   readonly url: string;
 }
 
-/** Starts `file` as its npm script does (tsx) on a free port, and resolves once it says where it listens. */
+/**
+ * Starts `file` as its npm script does (tsx) on a free port, and resolves once it says where it
+ * listens, with that address: it must be 127.0.0.1 and the port it was given.
+ */
 async function startExample(file: string, env: Record<string, string>): Promise<Running> {
   const port = await freePort();
   const program = runProgram(file, { ...env, PORT: String(port) });
-  await waitForOutput(program, / (example|demo) on http/, file);
-  return Object.assign(program, { url: `http://127.0.0.1:${port}` });
+  const [, url] = await waitForOutput(program, / (?:example|demo) on (http:\/\/\S+)\/ /, file);
+  assert.equal(url, `http://127.0.0.1:${port}`, program.output());
+  await assertLoopbackOnly(port);
+  return Object.assign(program, { url: url as string });
+}
+
+/**
+ * Fails unless the app at `port` answers on 127.0.0.1 only: bound to all interfaces, it would
+ * also accept on ::1 (or, without IPv6, on 127.0.0.2, which is loopback too but not 127.0.0.1).
+ */
+async function assertLoopbackOnly(port: number): Promise<void> {
+  assert.equal(await accepts('127.0.0.1', port), true, 'the app should accept on 127.0.0.1');
+  assert.equal(await accepts('::1', port), false, 'the app should not listen on ::1: it prints 127.0.0.1');
+  assert.equal(await accepts('127.0.0.2', port), false, 'the app should not listen on every interface: it prints 127.0.0.1');
+}
+
+/** Whether something accepts TCP connections at `host`:`port`. */
+function accepts(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+  });
 }
 
 /** The README's walk through the demo: greeting, name, visitor counter. */
@@ -83,14 +109,45 @@ describe('npm start (the demo)', () => {
       await demo.stop();
     }
   });
+
+  it('`npm start` is the server: killing its PID stops the demo', async () => {
+    const port = await freePort();
+    // Its own process group, so that whatever it leaves behind can be killed at the end.
+    const npm = spawn('npm', ['start'], {
+      env: { ...process.env, PORT: String(port), REDIS_URL: `redis://127.0.0.1:${await freePort()}` },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    let output = '';
+    npm.stdout.on('data', (chunk: Buffer) => void (output += chunk.toString()));
+    npm.stderr.on('data', (chunk: Buffer) => void (output += chunk.toString()));
+    try {
+      await waitForOutput({ child: npm, output: () => output, stop: async () => {} }, / demo on http/, 'npm start');
+      assert.equal(await accepts('127.0.0.1', port), true, output);
+      const exited = once(npm, 'exit');
+      npm.kill('SIGTERM');
+      const timer = setTimeout(() => npm.kill('SIGKILL'), 10_000);
+      const [code, signal] = (await exited) as [number | null, string | null];
+      clearTimeout(timer);
+      assert.notEqual(signal, 'SIGKILL', `npm start did not stop within 10 s of SIGTERM:\n${output}`);
+      assert.ok(code !== null || signal === 'SIGTERM', `npm start ended with ${String(code)} ${String(signal)}`);
+      assert.equal(await accepts('127.0.0.1', port), false, `the demo still listens after npm start was killed:\n${output}`);
+    } finally {
+      try {
+        process.kill(-(npm.pid as number), 'SIGKILL');
+      } catch {
+        // The whole group is gone already.
+      }
+    }
+  });
 });
 
 describe('the framework examples (npm run example:<framework>)', () => {
   const redis = useRedis();
 
-  // Every example there is: the demo has its own tests above, and redis.ts is what they share.
+  // Every example there is: the demo has its own tests above; redis.ts and address.ts are what they share.
   const frameworks = readdirSync('examples')
-    .filter((file) => file.endsWith('.ts') && file !== 'demo.ts' && file !== 'redis.ts')
+    .filter((file) => file.endsWith('.ts') && !['demo.ts', 'redis.ts', 'address.ts'].includes(file))
     .map((file) => file.slice(0, -'.ts'.length));
 
   it('has one example per framework', () => {
@@ -102,7 +159,7 @@ describe('the framework examples (npm run example:<framework>)', () => {
       await redis.command('FLUSHALL');
       const example = await startExample(`examples/${framework}.ts`, { REDIS_URL: redis.url });
       try {
-        assert.match(example.output(), new RegExp(`^latchkey ${framework} example on http://localhost:\\d+/`));
+        assert.match(example.output(), new RegExp(`^latchkey ${framework} example on http://127\\.0\\.0\\.1:\\d+/`));
         const browser = new Browser(example.url);
         const set = await browser.get('/set/Chris');
         assert.equal(set.body, 'I recognize you now.');
