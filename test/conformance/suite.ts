@@ -18,8 +18,16 @@ import {
   type StoreUnderTest,
 } from './harness.js';
 
-/** An error a route throws on purpose, to follow it through the framework's error path. */
-class RouteError extends Error {}
+/**
+ * An error a route throws on purpose, to follow it through the framework's error path. Like Hono's
+ * HTTPException it carries its response, so Hono's default error handler answers with it instead
+ * of printing the stack of an expected error; the other frameworks ignore it.
+ */
+class RouteError extends Error {
+  getResponse(): Response {
+    return new Response('Internal Server Error', { status: 500 });
+  }
+}
 
 /** The routes most tests use; each returns what the session shows. */
 function routes(gates: Map<string, Gate>, sut: StoreUnderTest, late: Array<Promise<unknown>>): Record<string, Route> {
