@@ -78,7 +78,8 @@ export default async function* report(source) {
     state.names[depth] = data.name;
     const below = state.counts[depth + 1] ?? zero();
     state.counts[depth + 1] = zero();
-    const isLeaf = below.tests === 0;
+    // A suite (describe) is never a test itself, even when all its tests were left out.
+    const isLeaf = below.tests === 0 && data.details?.type !== 'suite';
     const path = [file, ...state.names.slice(0, depth + 1)].join(' › ');
     const mine = isLeaf
       ? { tests: 1, failed: type === 'test:fail' ? 1 : 0, skipped: data.skip !== undefined && data.skip !== false ? 1 : 0 }
@@ -87,7 +88,7 @@ export default async function* report(source) {
       // A suite fails because of its tests (listed already), or by itself: a hook, or a file that
       // did not load, which counts as one failure. Tests cancelled by that are counted, not listed.
       const why = data.details?.error?.failureType;
-      if (!isLeaf && why !== 'subtestsFailed' && below.failed === 0) mine.failed = 1;
+      if (!isLeaf && why !== 'subtestsFailed' && below.failed === 0) mine.failed = mine.tests = Math.max(mine.tests, 1);
       if (isLeaf ? why !== 'cancelledByParent' : why !== 'subtestsFailed') failures.push({ path, error: data.details?.error });
     }
     if (isLeaf && mine.skipped) skips.push({ path, reason: typeof data.skip === 'string' ? data.skip : 'skipped' });
