@@ -13,6 +13,8 @@ export { SessionManager } from './core/manager.js';
 export type {
   Session,
   SessionData,
+  DefaultSessionData,
+  UntypedSessionData,
   SessionKey,
   NumericSessionKey,
   SessionHandle,

@@ -1,19 +1,21 @@
 // The README's code must be code that runs: every TypeScript block in it is an excerpt of an
 // example (each started by test/examples.test.ts) or of the tests (a test file, or the set-up code
 // the tests run, such as the client configurations the fault tests use), and every npm script it
-// names exists.
+// names exists. A block marked as an app's own code is compiled in an app project by
+// test/types/consumer.test.ts instead.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { TYPE_CHECKED_MARKER } from './types/consumer-project.js';
 
 const readme = readFileSync('README.md', 'utf8');
 
-/** The fenced code blocks of `markdown` with their language. */
-function codeBlocks(markdown: string): Array<{ lang: string; code: string }> {
-  const blocks: Array<{ lang: string; code: string }> = [];
-  for (const match of markdown.matchAll(/^```(\w*)\n([\s\S]*?)^```$/gm)) {
-    blocks.push({ lang: match[1] ?? '', code: match[2] ?? '' });
+/** The fenced code blocks of `markdown` with their language, and whether the line before marks them as an app's code. */
+function codeBlocks(markdown: string): Array<{ lang: string; code: string; appCode: boolean }> {
+  const blocks: Array<{ lang: string; code: string; appCode: boolean }> = [];
+  for (const match of markdown.matchAll(/^(?:(.*)\n)?```(\w*)\n([\s\S]*?)^```$/gm)) {
+    blocks.push({ lang: match[2] ?? '', code: match[3] ?? '', appCode: match[1]?.trim() === TYPE_CHECKED_MARKER });
   }
   return blocks;
 }
@@ -42,7 +44,8 @@ describe('README.md', () => {
 
   it('shows only code that an example app or a test runs', () => {
     const files = sources();
-    for (const { code } of blocks) {
+    for (const { code, appCode } of blocks) {
+      if (appCode) continue;
       const found = [...files].find(([, content]) => content.includes(code));
       assert.ok(found, `this README block is in no example and no test, so nothing runs it:\n${code}`);
     }

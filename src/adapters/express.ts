@@ -2,7 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { openNodeSession } from '../core/http.js';
 import { SessionManager } from '../core/manager.js';
 import type { SessionOptions } from '../core/options.js';
-import type { Session, SessionData } from '../core/session.js';
+// From the package's root, not core/: so an app that imports only this adapter still loads the
+// module that `declare module 'latchkey'` augments (see SessionData).
+import type { DefaultSessionData, Session } from '../index.js';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -21,7 +23,7 @@ declare global {
 export type ExpressRequest = IncomingMessage & { secure?: boolean; hostname?: string };
 
 /** The Express middleware returned by {@link session}. */
-export interface ExpressSessionMiddleware<Data extends object = SessionData> {
+export interface ExpressSessionMiddleware<Data extends object = DefaultSessionData> {
   (req: ExpressRequest, res: ServerResponse, next: (error?: unknown) => void): void;
   /** The manager behind the middleware (options, store). */
   readonly manager: SessionManager<Data>;
@@ -45,7 +47,7 @@ export interface ExpressSessionMiddleware<Data extends object = SessionData> {
  *
  * @throws {@link SessionError} `INVALID_OPTIONS` when an option is wrong
  */
-export function session<Data extends object = SessionData>(options: SessionOptions<ExpressRequest> = {}): ExpressSessionMiddleware<Data> {
+export function session<Data extends object = DefaultSessionData>(options: SessionOptions<ExpressRequest> = {}): ExpressSessionMiddleware<Data> {
   const manager = new SessionManager<Data>(options);
   const keyword = manager.options.keyword;
   const middleware = (req: ExpressRequest, res: ServerResponse, next: (error?: unknown) => void): void => {

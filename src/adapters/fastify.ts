@@ -4,7 +4,9 @@ import fastifyPlugin from 'fastify-plugin';
 import { isSessionError, type SessionError } from '../core/errors.js';
 import { SessionManager } from '../core/manager.js';
 import type { SessionOptions } from '../core/options.js';
-import type { Session, SessionHandle } from '../core/session.js';
+// Session from the package's root, not core/: so an app that imports only this adapter still
+// loads the module that `declare module 'latchkey'` augments (see SessionData).
+import type { Session, SessionHandle } from '../index.js';
 
 declare module 'fastify' {
   interface FastifyRequest {

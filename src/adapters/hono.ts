@@ -1,18 +1,20 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { SessionManager } from '../core/manager.js';
 import type { SessionOptions } from '../core/options.js';
-import type { Session, SessionData } from '../core/session.js';
+// From the package's root, not core/: so an app that imports only this adapter still loads the
+// module that `declare module 'latchkey'` augments (see SessionData).
+import type { DefaultSessionData, Session } from '../index.js';
 
 /**
  * The Hono environment the middleware provides: `c.get(keyword)` is the session. Use it to type
  * an app that is not built by chaining: `new Hono<SessionEnv<MyData>>()`.
  */
-export interface SessionEnv<Data extends object = SessionData, Keyword extends string = 'session'> {
+export interface SessionEnv<Data extends object = DefaultSessionData, Keyword extends string = 'session'> {
   Variables: { [K in Keyword]: Session<Data> };
 }
 
 /** The Hono middleware returned by {@link session}. */
-export type HonoSessionMiddleware<Data extends object = SessionData, Keyword extends string = 'session'> =
+export type HonoSessionMiddleware<Data extends object = DefaultSessionData, Keyword extends string = 'session'> =
   MiddlewareHandler<SessionEnv<Data, Keyword>> & {
     /** The manager behind the middleware (options, store). */
     readonly manager: SessionManager<Data>;
@@ -47,7 +49,7 @@ function setHeader(c: Context, name: string, value: string, append: boolean): vo
  *
  * @throws {@link SessionError} `INVALID_OPTIONS` when an option is wrong
  */
-export function session<Data extends object = SessionData, Keyword extends string = 'session'>(
+export function session<Data extends object = DefaultSessionData, Keyword extends string = 'session'>(
   options: SessionOptions<Context> & { keyword?: Keyword } = {},
 ): HonoSessionMiddleware<Data, Keyword> {
   const manager = new SessionManager<Data>(options);

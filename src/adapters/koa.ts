@@ -2,7 +2,9 @@ import type { Context, DefaultState, Middleware } from 'koa';
 import { openNodeSession } from '../core/http.js';
 import { SessionManager } from '../core/manager.js';
 import type { SessionOptions } from '../core/options.js';
-import type { Session, SessionData } from '../core/session.js';
+// From the package's root, not core/: so an app that imports only this adapter still loads the
+// module that `declare module 'latchkey'` augments (see SessionData).
+import type { DefaultSessionData, Session } from '../index.js';
 
 declare module 'koa' {
   interface DefaultContext {
@@ -12,12 +14,12 @@ declare module 'koa' {
 }
 
 /** The context properties the middleware adds: `ctx[keyword]` is the session. */
-export type KoaSessionContext<Data extends object = SessionData, Keyword extends string = 'session'> = {
+export type KoaSessionContext<Data extends object = DefaultSessionData, Keyword extends string = 'session'> = {
   [K in Keyword]: Session<Data>;
 };
 
 /** The Koa middleware returned by {@link session}. */
-export type KoaSessionMiddleware<Data extends object = SessionData, Keyword extends string = 'session'> = Middleware<
+export type KoaSessionMiddleware<Data extends object = DefaultSessionData, Keyword extends string = 'session'> = Middleware<
   DefaultState,
   KoaSessionContext<Data, Keyword>
 > & {
@@ -32,10 +34,10 @@ export type KoaSessionMiddleware<Data extends object = SessionData, Keyword exte
  * `ctx[keyword]`). A `SessionError` thrown by a handler takes Koa's own error path: the response
  * gets its `status` (503 for `STORE_UNAVAILABLE`) and the app emits `'error'`.
  *
- * `ctx.session` is typed for the whole app with `SessionData` (augment it to type your keys).
- * Koa merges that declaration with the middleware's own context type, so `Data` types the
- * session only under a keyword of your own: `session<Data, 'cart'>({ keyword: 'cart' })` gives
- * a `ctx.cart` of type `Session<Data>`.
+ * `ctx.session` is typed for the whole app with `SessionData`: declare your keys in it with
+ * `declare module 'latchkey'`. Koa merges that type with the middleware's own context type, so
+ * `Data` types the session only under a keyword of your own: `session<Data, 'cart'>({ keyword:
+ * 'cart' })` gives a `ctx.cart` of type `Session<Data>`.
  *
  * ```ts
  * app.use(session({ redis: client }));
@@ -44,7 +46,7 @@ export type KoaSessionMiddleware<Data extends object = SessionData, Keyword exte
  *
  * @throws {@link SessionError} `INVALID_OPTIONS` when an option is wrong
  */
-export function session<Data extends object = SessionData, Keyword extends string = 'session'>(
+export function session<Data extends object = DefaultSessionData, Keyword extends string = 'session'>(
   options: SessionOptions<Context> & { keyword?: Keyword } = {},
 ): KoaSessionMiddleware<Data, Keyword> {
   const manager = new SessionManager<Data>(options);

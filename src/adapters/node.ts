@@ -4,10 +4,12 @@ import { isSessionError, SessionError } from '../core/errors.js';
 import { openNodeSession } from '../core/http.js';
 import { SessionManager } from '../core/manager.js';
 import type { SessionOptions } from '../core/options.js';
-import type { Session, SessionData } from '../core/session.js';
+// From the package's root, not core/: so an app that imports only this adapter still loads the
+// module that `declare module 'latchkey'` augments (see SessionData).
+import type { DefaultSessionData, Session } from '../index.js';
 
 /** A request handler that gets the request's session as its third argument. */
-export type SessionRequestHandler<Data extends object = SessionData> = (
+export type SessionRequestHandler<Data extends object = DefaultSessionData> = (
   req: IncomingMessage,
   res: ServerResponse,
   session: Session<Data>,
@@ -29,7 +31,7 @@ export interface NodeSessionOptions extends Omit<SessionOptions<IncomingMessage>
 }
 
 /** The request listener returned by {@link withSession}. */
-export interface NodeSessionListener<Data extends object = SessionData> {
+export interface NodeSessionListener<Data extends object = DefaultSessionData> {
   (req: IncomingMessage, res: ServerResponse): void;
   /** The manager behind the listener (options, store). */
   readonly manager: SessionManager<Data>;
@@ -89,7 +91,7 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
  *
  * @throws {@link SessionError} `INVALID_OPTIONS` when an option is wrong
  */
-export function withSession<Data extends object = SessionData>(
+export function withSession<Data extends object = DefaultSessionData>(
   options: NodeSessionOptions,
   handler: SessionRequestHandler<Data>,
 ): NodeSessionListener<Data> {

@@ -1,6 +1,6 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { SessionError } from './errors.js';
-import type { Session } from './session.js';
+import type { Session, UntypedSessionData } from './session.js';
 
 /** The session key that holds the CSRF token. */
 export const CSRF_KEY = '_csrf';
@@ -9,7 +9,7 @@ export const CSRF_KEY = '_csrf';
  * The part of a {@link Session} the CSRF helpers use. Every `Session<Data>` is one, whatever its
  * `Data`: the token lives under its own key, {@link CSRF_KEY}, next to the app's keys.
  */
-export type CsrfSession = Pick<Session, 'get' | 'set'>;
+export type CsrfSession = Pick<Session<UntypedSessionData>, 'get' | 'set'>;
 
 /** Methods that must not change state (RFC 9110, 9.2.1), so they need no token. */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);

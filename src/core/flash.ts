@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { SessionError } from './errors.js';
-import type { Session } from './session.js';
+import type { Session, UntypedSessionData } from './session.js';
 
 /** The start of the session keys that hold flash messages, one key per message. */
 export const FLASH_PREFIX = '_flash.';
@@ -9,7 +9,7 @@ export const FLASH_PREFIX = '_flash.';
  * The part of a {@link Session} the flash helpers use. Every `Session<Data>` is one, whatever its
  * `Data`: messages live under keys of their own, starting with {@link FLASH_PREFIX}.
  */
-export type FlashSession = Pick<Session, 'keys' | 'get' | 'set' | 'delete'>;
+export type FlashSession = Pick<Session<UntypedSessionData>, 'keys' | 'get' | 'set' | 'delete'>;
 
 /** A flash message, as {@link takeFlashes} gives it back. */
 export interface Flash {

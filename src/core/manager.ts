@@ -1,6 +1,6 @@
 import { createCookieWriter, type CookieWriter } from './cookie.js';
 import { resolveOptions, type ResolvedOptions, type SessionOptions } from './options.js';
-import { RequestSession, type RequestContext, type SessionData, type SessionHandle, type SessionRuntime } from './session.js';
+import { RequestSession, type RequestContext, type DefaultSessionData, type SessionHandle, type SessionRuntime } from './session.js';
 import { RedisStore } from '../stores/redis.js';
 import type { Store, StoreLimits } from '../stores/store.js';
 import { writeSessionHeaders } from './headers.js';
@@ -13,7 +13,7 @@ import { writeSessionHeaders } from './headers.js';
  *
  * @typeParam Data - the keys and value types sessions hold
  */
-export class SessionManager<Data extends object = SessionData> implements SessionRuntime {
+export class SessionManager<Data extends object = DefaultSessionData> implements SessionRuntime {
   /** The options with defaults applied. */
   readonly options: ResolvedOptions;
   /** Where sessions live. */

@@ -16,18 +16,30 @@ import {
 } from '../stores/store.js';
 
 /**
- * The default shape of session data: any string key, any JSON value. Augment it to type
- * `req.session` in frameworks that have no per-app generics:
+ * Your app's session data: the type of every session that is given no type argument, such as
+ * `req.session` in Express, `request.session` in Fastify and `ctx.session` in Koa. It is empty
+ * until you augment it, and while it is empty those sessions take any string key with any JSON
+ * value. Augment it once, in any file of the app, whichever adapter it imports:
  *
  * ```ts
  * declare module 'latchkey' {
- *   interface SessionData { name: string; visits: number }
+ *   interface SessionData { name: string; visits?: number }
  * }
  * ```
+ *
+ * Then only those keys compile, each with its type, and `incr` takes only `visits`.
  */
-export interface SessionData {
-  [key: string]: unknown;
-}
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- the app's augmentation fills it in
+export interface SessionData {}
+
+/** Session data with any string key and any value: a session nobody has given a type. */
+export type UntypedSessionData = Record<string, unknown>;
+
+/**
+ * The data of a session that is given no type argument: {@link SessionData} once the app has
+ * augmented it, {@link UntypedSessionData} until then.
+ */
+export type DefaultSessionData = keyof SessionData extends never ? UntypedSessionData : SessionData;
 
 /** The string keys of `Data`. */
 export type SessionKey<Data> = keyof Data & string;
@@ -55,7 +67,7 @@ export type NumericSessionKey<Data> = {
  *
  * @typeParam Data - the keys and value types the session holds
  */
-export interface Session<Data extends object = SessionData> {
+export interface Session<Data extends object = DefaultSessionData> {
   /**
    * The session's public handle once it is known to exist (after a read found it in the store, or
    * after a write created it); `undefined` for a visitor without a session, and before the first
@@ -272,7 +284,7 @@ const CLEAR_COOKIE: CookieAction = { kind: 'clear' };
  * over the newer cookie. So the cookie's Max-Age is the session's whole absolute lifetime; the
  * idle timeout lives in the store alone.
  */
-export class RequestSession implements Session<SessionData> {
+export class RequestSession implements Session<UntypedSessionData> {
   readonly #rt: SessionRuntime;
   readonly #ctx: RequestContext;
   #active = false;
@@ -526,12 +538,12 @@ export class RequestSession implements Session<SessionData> {
     return [...(await this.#loaded())].map(([key, json]) => [key, decode(json)]);
   }
 
-  async all(): Promise<SessionData> {
+  async all(): Promise<UntypedSessionData> {
     // Object.fromEntries defines own properties, so a '__proto__' key stays data.
-    return Object.fromEntries(await this.entries()) as SessionData;
+    return Object.fromEntries(await this.entries());
   }
 
-  async set(...args: [key: string, value: unknown] | [values: SessionData]): Promise<void> {
+  async set(...args: [key: string, value: unknown] | [values: UntypedSessionData]): Promise<void> {
     const [keyOrValues, value] = args;
     let pairs: Array<[string, string]>;
     if (typeof keyOrValues === 'string') {
@@ -719,7 +731,7 @@ export class RequestSession implements Session<SessionData> {
 }
 
 /** What an adapter holds for one request: the session to hand to the app, and what to send back. */
-export interface SessionHandle<Data extends object = SessionData> {
+export interface SessionHandle<Data extends object = DefaultSessionData> {
   /** The session, for the handler. */
   readonly session: Session<Data>;
   /**

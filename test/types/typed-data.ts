@@ -6,7 +6,7 @@ import Fastify from 'fastify';
 import Koa from 'koa';
 import { createClient, createCluster, createSentinel } from 'redis';
 import { Cluster, Redis } from 'ioredis';
-import { RedisStore, type Session } from '../../src/index.js';
+import { RedisStore, type DefaultSessionData, type Session, type UntypedSessionData } from '../../src/index.js';
 import { session as honoSession, type SessionEnv } from '../../src/adapters/hono.js';
 import { session as expressSession } from '../../src/adapters/express.js';
 import { session as fastifySession } from 'latchkey/fastify';
@@ -42,6 +42,12 @@ export async function typedSession(s: Session<Data>): Promise<void> {
   await s.incr('name');
   const all = await s.all();
   is<Partial<Data>>()(all);
+}
+
+export function undeclaredData(s: Session): void {
+  // Nothing in this project declares SessionData's keys: a session without a type takes any key.
+  is<Session<UntypedSessionData>>()(s);
+  is<UntypedSessionData>()({} as DefaultSessionData);
 }
 
 export function honoApp(): void {
