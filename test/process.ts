@@ -1,5 +1,5 @@
-// TypeScript programs run as child processes by the tests (example apps, app processes of the race
-// tests): started with tsx, what they print collected, stopped by SIGTERM and then SIGKILL.
+// Programs run as child processes by the tests (example apps, app processes of the race tests, apps
+// in Bun and Deno): what they print collected, stopped by SIGTERM and then SIGKILL.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 
@@ -13,7 +13,12 @@ export interface Program {
 
 /** Runs `file` with tsx (as the npm scripts do), with `env` added to this process's environment. */
 export function runProgram(file: string, env: Record<string, string> = {}): Program {
-  const child = spawn(process.execPath, ['--import', 'tsx', file], {
+  return spawnProgram(process.execPath, ['--import', 'tsx', file], env);
+}
+
+/** Runs `command` with `args`, with `env` added to this process's environment. */
+export function spawnProgram(command: string, args: readonly string[], env: Record<string, string> = {}): Program {
+  const child = spawn(command, args, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

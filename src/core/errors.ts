@@ -7,7 +7,8 @@ import { STATUS_CODES } from 'node:http';
  * - `STORE_UNAVAILABLE`: the store could not be reached in time (Redis down, slow, failing over).
  * - `STORE_ERROR`: the store answered with an error latchkey did not expect (e.g. a key of the wrong type).
  * - `HEADERS_SENT`: a new session was about to be created after the response headers were sent,
- *   so its cookie could never reach the browser.
+ *   so its cookie could never reach the browser; or, on a runtime that closes the request with its
+ *   response (Hono on Deno), the session was first used after that.
  * - `LIMIT_EXCEEDED`: a write would pass one of the `limits` (keys, key length, value or session
  *   size); nothing was written.
  * - `SESSION_GONE`: the session this request was using was destroyed, regenerated or expired by

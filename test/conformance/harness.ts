@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { Hono } from 'hono';
 import { serve } from '@hono/node-server';
 import express5 from 'express';
 import express4 from 'express4';
@@ -14,30 +13,16 @@ import { createServer as createHttpsServer, request as httpsRequest, Server as H
 import { readFileSync } from 'node:fs';
 import { createClient } from 'redis';
 import { Redis } from 'ioredis';
-import { LAST_SEEN_FIELD, MemoryStore, RedisStore, STATE_FIELD, type Session, type SessionOptions, type Store } from '../../src/index.js';
+import { LAST_SEEN_FIELD, MemoryStore, RedisStore, STATE_FIELD, type Session, type SessionOptions } from '../../src/index.js';
 import { sessionHandle, storageId as storageIdOf } from '../../src/core/id.js';
 import { BYTES_FIELD } from '../../src/stores/redis.js';
-import { session as honoSession } from '../../src/adapters/hono.js';
 import { session as expressSession } from '../../src/adapters/express.js';
 import { session as fastifySession } from '../../src/adapters/fastify.js';
 import { session as koaSession } from '../../src/adapters/koa.js';
-import { defaultErrorHandler, withSession } from '../../src/adapters/node.js';
 import { startRedis, type RedisServer } from '../redis/server.js';
+import { ConformanceApp, CountingStore, honoApp, nodeListener, toResponse, type AppSpec, type Observed, type Route } from './app.js';
 
-/** What a test route gets: the session and the query string. */
-export type Route = (session: Session, query: URLSearchParams, response: AppResponse) => Promise<unknown>;
-
-/** A promise the test resolves to let a held request go on. */
-export class Gate {
-  readonly reached: Promise<void>;
-  readonly released: Promise<void>;
-  reach!: () => void;
-  release!: () => void;
-  constructor() {
-    this.reached = new Promise((resolve) => (this.reach = resolve));
-    this.released = new Promise((resolve) => (this.release = resolve));
-  }
-}
+export { CountingStore, Gate, param, type AppResponse, type Route } from './app.js';
 
 /** Collects the process's unhandled rejections from now until `stop()`, which returns them. */
 export function watchUnhandled(): { readonly rejections: unknown[]; stop(): unknown[] } {
@@ -51,21 +36,6 @@ export function watchUnhandled(): { readonly rejections: unknown[]; stop(): unkn
       return rejections;
     },
   };
-}
-
-/** A query parameter a route cannot do without. */
-export function param(query: URLSearchParams, name: string): string {
-  const value = query.get(name);
-  if (value === null) throw new Error(`missing ?${name}=`);
-  return value;
-}
-
-/** What a route may do to the response besides its body, the framework's own way. */
-export interface AppResponse {
-  /** Adds a Set-Cookie header of the app's own. */
-  cookie(line: string): void;
-  /** Sets a response header (Vary, Cache-Control, ...), replacing any value it had. */
-  header(name: string, value: string): void;
 }
 
 /** A running app with the session middleware and the test's routes at `/<name>`. */
@@ -93,12 +63,6 @@ export interface AdapterHarness {
   readonly name: string;
   /** Starts an app on 127.0.0.1, over HTTPS when `tls` is given. */
   start(options: SessionOptions, routes: Record<string, Route>, tls?: Tls): Promise<App>;
-}
-
-/** Runs `route` and turns what it returns into status and body. */
-function toResponse(result: unknown): { status: number; body: string; type: string } {
-  if (typeof result === 'string') return { status: 200, body: result, type: 'text/plain; charset=utf-8' };
-  return { status: 200, body: JSON.stringify(result ?? null), type: 'application/json' };
 }
 
 /** Waits for `server` to listen; the app it serves is closed by `closeApp` after the server. */
@@ -130,26 +94,7 @@ const hono: AdapterHarness = {
   name: 'hono',
   async start(options, routes, tls) {
     const errors: unknown[] = [];
-    const middleware = honoSession(options);
-    const app = new Hono();
-    // Watches the default error handler's work without replacing it.
-    app.use(async (c, next) => {
-      await next();
-      if (c.error) errors.push(c.error);
-    });
-    app.use(middleware);
-    app.all('/:route', async (c) => {
-      const route = routes[c.req.param('route')];
-      if (!route) return c.text('no such route', 404);
-      const session = (c as unknown as { get(key: string): Session }).get(keywordOf(options));
-      const { status, body, type } = toResponse(
-        await route(session, new URL(c.req.url).searchParams, {
-          cookie: (line) => c.header('Set-Cookie', line, { append: true }),
-          header: (name, value) => c.header(name, value),
-        }),
-      );
-      return c.body(body, status as 200, { 'content-type': type });
-    });
+    const { app, middleware } = honoApp(options, routes, errors);
     const server = serve({
       fetch: app.fetch,
       port: 0,
@@ -258,29 +203,7 @@ const node: AdapterHarness = {
   name: 'node',
   async start(options, routes, tls) {
     const errors: unknown[] = [];
-    // node:http has no keyword: the session is the handler's third argument.
-    const { keyword: _keyword, ...sessionOptions } = options;
-    const listener = withSession(
-      {
-        ...sessionOptions,
-        onError: (error, req, res) => {
-          errors.push(error);
-          defaultErrorHandler(error, req, res);
-        },
-      },
-      async (req, res, session) => {
-        const url = new URL(req.url ?? '/', 'http://x');
-        const route = routes[url.pathname.slice(1)];
-        if (!route) return void res.writeHead(404).end('no such route');
-        const { status, body, type } = toResponse(
-          await route(session, url.searchParams, {
-            cookie: (line) => res.appendHeader('Set-Cookie', line),
-            header: (name, value) => void res.setHeader(name, value),
-          }),
-        );
-        res.writeHead(status, { 'content-type': type }).end(body);
-      },
-    );
+    const listener = nodeListener(options, routes, errors);
     const server = tls ? createHttpsServer(tls, listener) : createServer(listener);
     return listen(server.listen(0, '127.0.0.1'), errors, () => listener.close());
   },
@@ -296,6 +219,68 @@ export const ADAPTERS: readonly AdapterHarness[] = [
   koaHarness('koa2', Koa2 as unknown as typeof Koa),
   node,
 ];
+
+/** A gate in an app: `/hold?gate=<name>` waits there until released. */
+export interface HeldGate {
+  /** Resolves once a request waits at the gate. */
+  readonly reached: Promise<void>;
+  /** Lets the waiting request go on. */
+  release(): Promise<void>;
+}
+
+/** A conformance app started by an {@link AppHost}, wherever it runs. */
+export interface HostedApp {
+  readonly url: string;
+  /** What the app observed so far, once the work its routes started after answering has ended. */
+  observed(): Promise<Observed>;
+  /** Forgets the store operations counted so far. */
+  resetStoreOps(): Promise<void>;
+  /** The gate named `name`; ask for it before the request that waits there. */
+  gate(name: string): HeldGate;
+  close(): Promise<void>;
+}
+
+/**
+ * Where the conformance suite starts its apps: in this process with one of {@link ADAPTERS}
+ * ({@link inProcess}), or in another runtime's process (test/runtimes). The suite asks the app
+ * what it observed rather than reaching into it, so that it runs unchanged against either.
+ */
+export interface AppHost {
+  readonly name: string;
+  /** Starts an app on 127.0.0.1 against `sut`'s store, over HTTPS with {@link TEST_TLS} when `tls`. */
+  start(sut: StoreUnderTest, spec: AppSpec, tls?: boolean): Promise<HostedApp>;
+  /** Stops whatever the host started besides its apps. */
+  close(): Promise<void>;
+}
+
+/** The host that starts apps with `adapter` in this process. */
+export function inProcess(adapter: AdapterHarness): AppHost {
+  return {
+    name: adapter.name,
+    async start(sut, spec, tls) {
+      const peek = async (handle: string): Promise<Record<string, string> | null> => {
+        const hash = await sut.hashOfHandle(handle);
+        return hash && Object.fromEntries(hash);
+      };
+      const conformanceApp = new ConformanceApp(sut.store, spec, peek);
+      const app = await adapter.start(conformanceApp.options, conformanceApp.routes, tls ? TEST_TLS : undefined);
+      return {
+        url: app.url,
+        observed: () => conformanceApp.observed(app.errors),
+        resetStoreOps: async () => conformanceApp.resetStoreOps(),
+        gate(name) {
+          const gate = conformanceApp.gate(name);
+          return { reached: gate.reached, release: async () => gate.release() };
+        },
+        async close() {
+          await conformanceApp.settle();
+          await app.close();
+        },
+      };
+    },
+    close: async () => {},
+  };
+}
 
 /** Looks into the store a test runs against, the way a user would with redis-cli. */
 export interface StoreUnderTest {
@@ -319,28 +304,6 @@ export interface StoreUnderTest {
   /** Empties the store and resets counters. */
   reset(): Promise<void>;
   close(): Promise<void>;
-}
-
-/** A store wrapper that counts operations: each operation is one round trip to the backend. */
-export class CountingStore implements Store {
-  calls = 0;
-  /** Every operation in order (a load that refreshes the expiry as `load+refresh`), since the store's reset(). */
-  readonly ops: string[] = [];
-  readonly inner: Store;
-  constructor(inner: Store) {
-    this.inner = inner;
-  }
-  #count(op: string): void {
-    this.calls++;
-    this.ops.push(op);
-  }
-  load: Store['load'] = (...args) => (this.#count('load'), this.inner.load(...args));
-  create: Store['create'] = (...args) => (this.#count('create'), this.inner.create(...args));
-  update: Store['update'] = (...args) => (this.#count('update'), this.inner.update(...args));
-  increment: Store['increment'] = (...args) => (this.#count('increment'), this.inner.increment(...args));
-  move: Store['move'] = (...args) => (this.#count('move'), this.inner.move(...args));
-  destroy: Store['destroy'] = (...args) => (this.#count('destroy'), this.inner.destroy(...args));
-  close: Store['close'] = () => this.inner.close();
 }
 
 const PREFIX = 'session:';
