@@ -22,6 +22,15 @@ export type {
 } from './core/session.js';
 export type { ResponseHeaders } from './core/headers.js';
 export { createSessionId, isSessionId } from './core/id.js';
+export {
+  SESSION_CHANNEL,
+  STORE_CHANNEL,
+  type SessionEvent,
+  type StoreTraceContext,
+  type StoreOperation,
+  type StoreOutcome,
+  type LimitName,
+} from './core/diagnostics.js';
 export { CSRF_KEY, csrfToken, verifyCsrf, checkCsrf, type CsrfSession } from './core/csrf.js';
 export { FLASH_PREFIX, addFlash, takeFlashes, type Flash, type FlashSession } from './core/flash.js';
 export {

@@ -4,6 +4,7 @@ import { RequestSession, type RequestContext, type DefaultSessionData, type Sess
 import { RedisStore } from '../stores/redis.js';
 import type { Store, StoreLimits } from '../stores/store.js';
 import { writeSessionHeaders } from './headers.js';
+import { observeStore } from './diagnostics.js';
 
 /**
  * The framework-independent heart of every adapter: options, store, and a {@link Session} per
@@ -13,7 +14,7 @@ import { writeSessionHeaders } from './headers.js';
  *
  * @typeParam Data - the keys and value types sessions hold
  */
-export class SessionManager<Data extends object = DefaultSessionData> implements SessionRuntime {
+export class SessionManager<Data extends object = DefaultSessionData> {
   /** The options with defaults applied. */
   readonly options: ResolvedOptions;
   /** Where sessions live. */
@@ -23,6 +24,8 @@ export class SessionManager<Data extends object = DefaultSessionData> implements
   /** {@inheritDoc SessionRuntime.storeLimits} */
   readonly storeLimits: StoreLimits;
   readonly #ownsStore: boolean;
+  /** What sessions work with: the same, but the store observable through `node:diagnostics_channel`. */
+  readonly #runtime: SessionRuntime;
 
   /**
    * @param options - the session options; `secure` and `onInvalidCookie` may take the adapter's
@@ -37,13 +40,14 @@ export class SessionManager<Data extends object = DefaultSessionData> implements
     const { maxKeys, maxSessionBytes } = this.options.limits;
     // latchkey's own fields count too: created-at and last-seen.
     this.storeLimits = { maxFields: maxKeys + 2, maxBytes: maxSessionBytes };
+    this.#runtime = { options: this.options, store: observeStore(this.store), cookies: this.cookies, storeLimits: this.storeLimits };
   }
 
   /**
    * The session of one request. Nothing is read or sent until the handler uses it.
    */
   open(context: RequestContext): SessionHandle<Data> {
-    const session = new RequestSession(this, context);
+    const session = new RequestSession(this.#runtime, context);
     return {
       session: session as unknown as SessionHandle<Data>['session'],
       setCookies: () => session.setCookies(),

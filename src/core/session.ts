@@ -4,6 +4,7 @@ import { MAX_COOKIE_AGE, readSessionCookie, type CookieWriter } from './cookie.j
 import type { InvalidCookieReason, ResolvedOptions } from './options.js';
 import { CSRF_KEY } from './csrf.js';
 import type { ResponseHeaders } from './headers.js';
+import { publishCookieRefused, publishLifecycle, publishLimitExceeded, type LimitName } from './diagnostics.js';
 import {
   CREATED_AT_FIELD,
   LAST_SEEN_FIELD,
@@ -213,7 +214,9 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
-function limitExceeded(message: string): SessionError {
+/** The error of a write that would pass `limit`, published on the session channel. */
+function limitExceeded(limit: LimitName, message: string): SessionError {
+  publishLimitExceeded(limit);
   return new SessionError('LIMIT_EXCEEDED', `${message}; nothing was written`);
 }
 
@@ -222,29 +225,30 @@ function limitExceeded(message: string): SessionError {
  * session holds already; the store checks the rest atomically with the write.
  */
 function checkLimits(pairs: ReadonlyArray<readonly [string, string]>, limits: ResolvedOptions['limits']): void {
-  if (pairs.length > limits.maxKeys) throw limitExceeded(`${pairs.length} keys at once pass limits.maxKeys (${limits.maxKeys})`);
+  if (pairs.length > limits.maxKeys) throw limitExceeded('maxKeys', `${pairs.length} keys at once pass limits.maxKeys (${limits.maxKeys})`);
   let total = 0;
   for (const [key, json] of pairs) {
     const keyBytes = Buffer.byteLength(key);
     const valueBytes = Buffer.byteLength(json);
     if (keyBytes > limits.maxKeyLength) {
-      throw limitExceeded(`the key '${key.slice(0, 32)}...' is ${keyBytes} bytes, over limits.maxKeyLength (${limits.maxKeyLength})`);
+      throw limitExceeded('maxKeyLength', `the key '${key.slice(0, 32)}...' is ${keyBytes} bytes, over limits.maxKeyLength (${limits.maxKeyLength})`);
     }
     if (valueBytes > limits.maxValueBytes) {
-      throw limitExceeded(`the value for '${key.slice(0, 64)}' is ${valueBytes} bytes as JSON, over limits.maxValueBytes (${limits.maxValueBytes})`);
+      throw limitExceeded('maxValueBytes', `the value for '${key.slice(0, 64)}' is ${valueBytes} bytes as JSON, over limits.maxValueBytes (${limits.maxValueBytes})`);
     }
     total += keyBytes + valueBytes;
   }
   if (total > limits.maxSessionBytes) {
-    throw limitExceeded(`these values add up to ${total} bytes, over limits.maxSessionBytes (${limits.maxSessionBytes})`);
+    throw limitExceeded('maxSessionBytes', `these values add up to ${total} bytes, over limits.maxSessionBytes (${limits.maxSessionBytes})`);
   }
 }
 
-/** Whether a whole stored hash stays within the limits, as the store counts them. */
-function fitsLimits(fields: readonly StoreField[], limits: StoreLimits): boolean {
+/** The limit a whole stored hash passes, as the store counts them, if any. */
+function passedLimit(fields: readonly StoreField[], limits: StoreLimits): 'maxKeys' | 'maxSessionBytes' | undefined {
+  if (fields.length > limits.maxFields) return 'maxKeys';
   let bytes = 0;
   for (const [field, value] of fields) bytes += Buffer.byteLength(field) + Buffer.byteLength(value);
-  return fields.length <= limits.maxFields && bytes <= limits.maxBytes;
+  return bytes > limits.maxBytes ? 'maxSessionBytes' : undefined;
 }
 
 function encode(key: string, value: unknown): string {
@@ -401,6 +405,7 @@ export class RequestSession implements Session<UntypedSessionData> {
   #report(reason: InvalidCookieReason): void {
     if (this.#reported) return;
     this.#reported = true;
+    publishCookieRefused(reason);
     this.#rt.options.onInvalidCookie?.(reason, this.#ctx.request);
   }
 
@@ -666,15 +671,15 @@ export class RequestSession implements Session<UntypedSessionData> {
     const now = String(nowMs);
     const fields: StoreField[] = [[CREATED_AT, now], [LAST_SEEN, now]];
     for (const [key, json] of data) fields.push([toField(key), json]);
-    if (!fitsLimits(fields, this.#rt.storeLimits)) {
-      throw limitExceeded('the session would pass limits.maxKeys or limits.maxSessionBytes');
-    }
+    const passed = passedLimit(fields, this.#rt.storeLimits);
+    if (passed !== undefined) throw limitExceeded(passed, `the session would pass limits.${passed}`);
     const ttlMs = Math.min(this.#rt.options.storeLifetimeMs, this.#rt.options.maxAgeMs ?? Infinity);
     // A collision of 256-bit random ids will not happen; the conditional create makes sure of it.
     for (let attempt = 0; attempt < 3; attempt++) {
       const id = createSessionId();
       if (await this.#rt.store.create(storageId(id), fields, ttlMs)) {
         this.#issued(id, data, this.#cookieFor(nowMs, nowMs));
+        publishLifecycle('created');
         return;
       }
     }
@@ -685,7 +690,10 @@ export class RequestSession implements Session<UntypedSessionData> {
     return this.#serial(async () => {
       const id = this.#target();
       if (this.#cookiePresent) this.#settleSecure();
-      if (id !== undefined) await this.#rt.store.destroy(storageId(id));
+      if (id !== undefined) {
+        await this.#rt.store.destroy(storageId(id));
+        publishLifecycle('destroyed');
+      }
       // Ended by this request: using the session afterwards starts a new one.
       this.#lost();
       this.#candidate = undefined;
@@ -726,6 +734,7 @@ export class RequestSession implements Session<UntypedSessionData> {
       this.#issued(newId, userData(fields), this.#cookieFor(parseStoredTime(fields.get(CREATED_AT)) ?? now, now));
       // Same data under a new id: the session itself is not new.
       this.#existed = true;
+      publishLifecycle('regenerated');
     });
   }
 }
