@@ -2,6 +2,7 @@
 // in Bun and Deno): what they print collected, stopped by SIGTERM and then SIGKILL.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { accessSync, constants } from 'node:fs';
 
 /** A running program and everything it printed so far. */
 export interface Program {
@@ -64,4 +65,14 @@ export async function waitForOutput(program: Program, pattern: RegExp, what: str
     program.child.once('exit', exited);
     check();
   });
+}
+
+/** Whether `path` is a file this process may run: for the browsers and runtimes the tests look for. */
+export function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }

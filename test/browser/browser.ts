@@ -1,4 +1,4 @@
-import { accessSync, constants } from 'node:fs';
+import { isExecutable } from '../process.js';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
@@ -23,15 +23,6 @@ export const CHROMIUM_ARGS: readonly string[] = [
 
 /** Where the Chromium to test with is, or why there is none. */
 export type ChromiumLookup = { readonly path: string } | { readonly missing: string };
-
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Finds the Chromium to test with: `CHROMIUM_PATH` when set, else Debian's `/usr/bin/chromium`.

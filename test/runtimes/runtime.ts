@@ -1,14 +1,13 @@
 // The conformance suite against apps that run in Bun or Deno: the test (Node) starts redis-server
 // and the runtime's process (app.ts), and drives the apps over HTTP on loopback.
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import type { Observed } from '../conformance/app.js';
 import type { AppHost, HostedApp } from '../conformance/harness.js';
 import { conformance } from '../conformance/suite.js';
-import { spawnProgram, waitForOutput, type Program } from '../process.js';
+import { isExecutable, spawnProgram, waitForOutput, type Program } from '../process.js';
 import { cleanUpOnExit } from '../redis/server.js';
 import type { StartRequest } from './app.js';
 
@@ -41,15 +40,6 @@ const QUIET_ENV: Record<string, string> = {
   DO_NOT_TRACK: '1',
   BUN_ENABLE_CRASH_REPORTING: '0',
 };
-
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function identify(name: RuntimeName, path: string): Runtime {
   const result = spawnSync(path, ['--version'], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, ...QUIET_ENV } });

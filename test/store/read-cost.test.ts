@@ -2,18 +2,9 @@
 // thousand, or another app process serving the same user, leaves one read one HGETALL and no cookie.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { RedisStore, SessionManager, type RequestContext, type SessionHandle } from '../../src/index.js';
+import { RedisStore, SessionManager } from '../../src/index.js';
 import { useRedisWithClient } from '../redis/client.js';
-
-function context(cookie?: string): RequestContext {
-  return { cookieHeader: () => cookie, isSecure: () => false, headersSent: () => false };
-}
-
-function cookieOf(handle: SessionHandle): string {
-  const [line] = handle.setCookies();
-  assert.ok(line, 'a session cookie was set');
-  return line.split(';')[0] as string;
-}
+import { context, cookieOf } from '../manager.js';
 
 describe('the cost of a read', () => {
   const server = useRedisWithClient();

@@ -8,22 +8,11 @@ import {
   SessionError,
   SessionManager,
   STORE_CHANNEL,
-  type RequestContext,
-  type SessionHandle,
   type Store,
   type StoreTraceContext,
 } from '../../src/index.js';
 import { observeStore } from '../../src/core/diagnostics.js';
-
-function context(cookie?: string): RequestContext {
-  return { cookieHeader: () => cookie, isSecure: () => false, headersSent: () => false };
-}
-
-function cookieOf(handle: SessionHandle): string {
-  const [line] = handle.setCookies();
-  assert.ok(line, 'a session cookie was set');
-  return line.split(';')[0] as string;
-}
+import { context, cookieOf } from '../manager.js';
 
 /** A store whose every operation fails as if Redis were down. */
 class DownStore extends MemoryStore {
