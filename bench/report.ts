@@ -335,7 +335,7 @@ export function renderMarkdown(results: Results, json: string): string {
     '```sh',
     'npm ci',
     'npm run bench                 # the full run (about 30 minutes), rewrites this file',
-    'npm run bench -- --quick      # a smoke run, under 3 minutes',
+    'npm run bench -- --quick      # a smoke run, about 2 minutes',
     'npm run bench -- --frameworks=express,koa',
     'node --import tsx bench/redis-cost.ts   # the Redis CPU table alone, about 2 minutes',
     '```',

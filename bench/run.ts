@@ -48,7 +48,7 @@ if (args.render) {
   process.exit(0);
 }
 
-/** How long and how often: `--quick` is a smoke run for CI, under 3 minutes. */
+/** How long and how often: `--quick` is a smoke run for CI, about 2 minutes. */
 const SETTINGS = args.quick
   ? { duration: 1, warmup: 0, repeats: 1, connections: 16, fillSessions: 100, lostTrials: 3, concurrentWrites: 50, roundTripRequests: 30 }
   : { duration: 3, warmup: 1, repeats: 5, connections: 16, fillSessions: 1000, lostTrials: 3, concurrentWrites: 50, roundTripRequests: 100 };
