@@ -51,6 +51,14 @@ describe('README.md', () => {
     }
   });
 
+  it('names the Bun and Deno versions that scripts/install-runtimes.js installs for the tests', () => {
+    const script = readFileSync('scripts/install-runtimes.js', 'utf8');
+    const pinned = /const VERSIONS = \{ bun: '([\d.]+)', deno: '([\d.]+)' \};/.exec(script);
+    assert.ok(pinned, 'scripts/install-runtimes.js no longer pins the versions as this test expects');
+    const claim = `on Bun ${pinned[1]} and Deno ${pinned[2]},`;
+    assert.ok(readme.includes(claim), `the README's "Runtimes" section should say "${claim}"`);
+  });
+
   it('names only npm scripts that exist, and one per framework example', () => {
     const scripts = (JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> }).scripts;
     const named = [...readme.matchAll(/npm run ([\w:-]+)/g)].map((match) => match[1] as string);
