@@ -36,21 +36,25 @@ function describeError(error) {
 /** The skip reason node:test gives tests that --test-name-pattern leaves out. */
 const FILTERED_OUT = 'test name does not match pattern';
 
-/** Per file: the names of the tests open at each depth, and what their finished descendants add up to. */
-function newFileState() {
-  return { names: [], counts: [] };
-}
-
 /** Counts under one test: leaf tests, and how many of them failed or were skipped. */
 const zero = () => ({ tests: 0, failed: 0, skipped: 0 });
+
+function add(into, counts) {
+  into.tests += counts.tests;
+  into.failed += counts.failed;
+  into.skipped += counts.skipped;
+}
 
 // node:test loads a custom reporter from the default export.
 // eslint-disable-next-line no-restricted-syntax
 export default async function* report(source) {
+  // Per file: the names of the tests open at each depth, and what their finished descendants add
+  // up to. node:test names the file a test is declared in, which for a test declared by a helper
+  // is not its suite's: the run's totals therefore count tests as they end.
   const files = new Map();
+  const all = zero();
   const failures = [];
   const skips = [];
-  const all = zero();
   let totalMs = 0;
   for await (const { type, data } of source) {
     if (type === 'test:stdout' || type === 'test:stderr') {
@@ -68,7 +72,7 @@ export default async function* report(source) {
     if (data.skip === FILTERED_OUT) continue;
     const file = fileOf(data);
     let state = files.get(file);
-    if (!state) files.set(file, (state = newFileState()));
+    if (!state) files.set(file, (state = { names: [], counts: [] }));
     const depth = data.nesting;
     if (type === 'test:start') {
       state.names[depth] = data.name;
@@ -80,7 +84,7 @@ export default async function* report(source) {
     state.counts[depth + 1] = zero();
     // A suite (describe) is never a test itself, even when all its tests were left out.
     const isLeaf = below.tests === 0 && data.details?.type !== 'suite';
-    const path = [file, ...state.names.slice(0, depth + 1)].join(' › ');
+    const path = [file, ...state.names.slice(0, depth + 1).filter((name) => name !== undefined)].join(' › ');
     const mine = isLeaf
       ? { tests: 1, failed: type === 'test:fail' ? 1 : 0, skipped: data.skip !== undefined && data.skip !== false ? 1 : 0 }
       : below;
@@ -91,15 +95,10 @@ export default async function* report(source) {
       if (!isLeaf && why !== 'subtestsFailed' && below.failed === 0) mine.failed = mine.tests = Math.max(mine.tests, 1);
       if (isLeaf ? why !== 'cancelledByParent' : why !== 'subtestsFailed') failures.push({ path, error: data.details?.error });
     }
+    if (isLeaf || (type === 'test:fail' && mine.failed > below.failed)) add(all, isLeaf ? mine : { tests: 1, failed: 1, skipped: 0 });
     if (isLeaf && mine.skipped) skips.push({ path, reason: typeof data.skip === 'string' ? data.skip : 'skipped' });
-    const parent = (state.counts[depth] ??= zero());
-    parent.tests += mine.tests;
-    parent.failed += mine.failed;
-    parent.skipped += mine.skipped;
+    add((state.counts[depth] ??= zero()), mine);
     if (depth === 0) {
-      all.tests += mine.tests;
-      all.failed += mine.failed;
-      all.skipped += mine.skipped;
       const mark = mine.failed > 0 ? red('✖') : green('✔');
       const parts = [`${mine.tests} test${mine.tests === 1 ? '' : 's'}`];
       if (mine.failed > 0) parts.push(red(`${mine.failed} failed`));

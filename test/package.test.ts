@@ -4,9 +4,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { assertBuilt } from './types/consumer-project.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -131,15 +132,6 @@ function subpathExports(): Map<string, { types: string; default: string }> {
 }
 
 const EXPECTED_SUBPATHS = ['.', './hono', './express', './fastify', './koa', './node', './testing'];
-
-/** Fails unless dist/ holds a build at least as new as every file in src/. */
-function assertBuilt(): void {
-  const built = join(root, 'dist', 'index.js');
-  assert.ok(existsSync(built), 'dist/ is missing: run `npm run build` before this test (`npm test` does it for you)');
-  const sources = readdirSync(join(root, 'src'), { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.ts'));
-  const changed = sources.filter((file) => statSync(join(root, 'src', file)).mtimeMs > statSync(built).mtimeMs);
-  assert.deepEqual(changed, [], 'dist/ is older than these sources: run `npm run build` before this test (`npm test` does it for you)');
-}
 
 // The child process registers these module hooks. They record every module an import resolves to
 // (ESM, and CommonJS imported from ESM), and answer the report specifier with that list, so the

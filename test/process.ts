@@ -76,3 +76,19 @@ export function isExecutable(path: string): boolean {
     return false;
   }
 }
+
+/**
+ * The options and body of a test that cannot run because a tool is `missing` (the reason, with how
+ * to install it): `it(name, ...withoutTool(missing))` skips it with that reason, or fails it under
+ * `CI=true`, where .ci/run installs every tool, so that a missing one is a broken build and not a
+ * skip. (The caller calls `it`, so that node:test reports the test where its suite is.)
+ */
+export function withoutTool(missing: string): [options: { skip?: string }, fn: () => void] {
+  if (process.env.CI !== 'true') return [{ skip: missing }, () => {}];
+  return [
+    {},
+    () => {
+      throw new Error(`CI=true and this test ${missing}`);
+    },
+  ];
+}

@@ -1,5 +1,4 @@
 import type { Context, MiddlewareHandler } from 'hono';
-import { SessionError } from '../core/errors.js';
 import { SessionManager } from '../core/manager.js';
 import type { SessionOptions } from '../core/options.js';
 // From the package's root, not core/: so an app that imports only this adapter still loads the
@@ -39,24 +38,6 @@ function setHeader(c: Context, name: string, value: string, append: boolean): vo
 }
 
 /**
- * Reads the request for the session. Deno closes a request once its response has gone out, and
- * reading it then throws: a session first used after that cannot know its cookie, so it fails
- * with `HEADERS_SENT` as a session started after the response does everywhere.
- */
-function fromRequest<T>(answered: { done: boolean }, read: () => T): T {
-  try {
-    return read();
-  } catch (error) {
-    if (!answered.done) throw error;
-    throw new SessionError(
-      'HEADERS_SENT',
-      'cannot use the session for the first time after the response was sent: this runtime has closed the request, and its Cookie header with it. Use the session before sending the response.',
-      { cause: error },
-    );
-  }
-}
-
-/**
  * Session middleware for Hono. Handlers get the session with `c.get('session')` (or the
  * `keyword` you chose).
  *
@@ -74,11 +55,10 @@ export function session<Data extends object = DefaultSessionData, Keyword extend
   const manager = new SessionManager<Data>(options);
   const keyword = manager.options.keyword as Keyword;
   const middleware: MiddlewareHandler<SessionEnv<Data, Keyword>> = async (c, next) => {
-    const answered = { done: false };
     const handle = manager.open({
-      cookieHeader: () => fromRequest(answered, () => c.req.header('cookie')),
-      isSecure: () => fromRequest(answered, () => c.req.url.startsWith('https:')),
-      target: () => fromRequest(answered, () => ({ path: new URL(c.req.url).pathname, host: c.req.header('host') })),
+      cookieHeader: () => c.req.header('cookie'),
+      isSecure: () => c.req.url.startsWith('https:'),
+      target: () => ({ path: new URL(c.req.url).pathname, host: c.req.header('host') }),
       request: c,
     });
     c.set(keyword, handle.session);
@@ -88,7 +68,6 @@ export function session<Data extends object = DefaultSessionData, Keyword extend
       set: (name, value) => setHeader(c, name, value, false),
       appendSetCookie: (value) => setHeader(c, 'Set-Cookie', value, true),
     });
-    answered.done = true;
   };
   return Object.assign(middleware, { manager, close: () => manager.close() });
 }

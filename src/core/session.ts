@@ -358,6 +358,21 @@ export class RequestSession implements Session<UntypedSessionData> {
     return this.#sealed || (this.#ctx.headersSent?.() ?? false);
   }
 
+  /**
+   * What to throw when reading the request through the adapter failed. Some runtimes (Deno) close
+   * the request once its response has gone out, and reading it then throws: a session first used
+   * after that cannot know its cookie, so it fails with `HEADERS_SENT`, as a session created after
+   * the response does everywhere.
+   */
+  #unreadable(error: unknown): unknown {
+    if (!this.#headersSent()) return error;
+    return new SessionError(
+      'HEADERS_SENT',
+      'cannot use the session for the first time after the response was sent: this runtime has closed the request, and its Cookie header with it. Use the session before sending the response.',
+      { cause: error },
+    );
+  }
+
   #activate(): void {
     if (this.#active) return;
     this.#active = true;
@@ -372,14 +387,27 @@ export class RequestSession implements Session<UntypedSessionData> {
   #settleSecure(): void {
     const { secure } = this.#rt.options;
     if (typeof secure === 'function') this.#secure = secure(this.#ctx.request) === true;
-    else this.#secure = secure === 'auto' ? this.#ctx.isSecure() : secure;
+    else if (secure !== 'auto') this.#secure = secure;
+    else {
+      try {
+        this.#secure = this.#ctx.isSecure();
+      } catch (error) {
+        throw this.#unreadable(error);
+      }
+    }
   }
 
   /** The id store operations should target: the known session, else the cookie's candidate. */
   #target(): string | undefined {
     if (!this.#cookieRead) {
       this.#cookieRead = true;
-      const cookie = readSessionCookie(this.#ctx.cookieHeader(), this.#rt.options.cookieName, this.#rt.options.secrets);
+      let header: string | undefined;
+      try {
+        header = this.#ctx.cookieHeader();
+      } catch (error) {
+        throw this.#unreadable(error);
+      }
+      const cookie = readSessionCookie(header, this.#rt.options.cookieName, this.#rt.options.secrets);
       this.#cookiePresent = cookie.present;
       this.#candidate = cookie.id;
       if (cookie.invalid === 'duplicate') {
