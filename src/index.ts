@@ -10,6 +10,15 @@ export {
   type InvalidCookieReason,
 } from './core/options.js';
 export { SessionManager } from './core/manager.js';
+export {
+  SessionAdmin,
+  type SessionAdminOptions,
+  type SessionInfo,
+  type UserSessionInfo,
+  type SessionInspection,
+  type InspectedField,
+  type SessionRef,
+} from './core/admin.js';
 export type {
   Session,
   SessionData,
@@ -38,8 +47,15 @@ export {
   CREATED_AT_FIELD,
   LAST_SEEN_FIELD,
   STATE_FIELD,
+  USER_FIELD,
+  USER_AGENT_FIELD,
+  CLIENT_IP_FIELD,
+  METADATA_FIELDS,
   ENDED_GRACE_MS,
   parseStoredTime,
+  hasUserIndex,
+  type UserIndexStore,
+  type IndexedSession,
   type Store,
   type StoreField,
   type StoreChange,

@@ -20,7 +20,7 @@ declare global {
  * The parts of an Express request latchkey reads; `secure` and `onInvalidCookie` get the request
  * typed as this (it is Express' own request object).
  */
-export type ExpressRequest = IncomingMessage & { secure?: boolean; hostname?: string };
+export type ExpressRequest = IncomingMessage & { secure?: boolean; hostname?: string; ip?: string };
 
 /** The Express middleware returned by {@link session}. */
 export interface ExpressSessionMiddleware<Data extends object = DefaultSessionData> {
@@ -51,8 +51,8 @@ export function session<Data extends object = DefaultSessionData>(options: Sessi
   const manager = new SessionManager<Data>(options);
   const keyword = manager.options.keyword;
   const middleware = (req: ExpressRequest, res: ServerResponse, next: (error?: unknown) => void): void => {
-    // Express' req.secure and req.hostname honour the app's 'trust proxy' setting.
-    const { session } = openNodeSession(manager, req, res, { isSecure: () => req.secure ?? false, host: () => req.hostname });
+    // Express' req.secure, req.hostname and req.ip honour the app's 'trust proxy' setting.
+    const { session } = openNodeSession(manager, req, res, { isSecure: () => req.secure ?? false, host: () => req.hostname, ip: () => req.ip });
     // A plain assignment is cheapest, but Express 5 has getter-only request properties (query):
     // a keyword that names one of those is defined on the request itself instead.
     if (keyword in req) Object.defineProperty(req, keyword, { value: session, configurable: true, enumerable: true, writable: true });

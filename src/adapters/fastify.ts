@@ -61,6 +61,8 @@ const plugin: FastifyPluginAsync<SessionOptions<FastifyRequest>> = async (fastif
       // request.hostname honours trustProxy too.
       target: () => ({ path: request.url, host: request.hostname }),
       headersSent: () => reply.sent || reply.raw.headersSent,
+      // request.ip honours trustProxy as well.
+      client: () => ({ userAgent: request.headers['user-agent'], ip: request.ip }),
       request,
     });
     (request as Decorated)[keyword] = handle.session;

@@ -37,6 +37,12 @@ function setHeader(c: Context, name: string, value: string, append: boolean): vo
   }
 }
 
+/** The address of the peer of a request served by `@hono/node-server` (its `env.incoming`), if any. */
+function peerAddress(env: unknown): string | undefined {
+  const address = (env as { incoming?: { socket?: { remoteAddress?: unknown } } } | undefined)?.incoming?.socket?.remoteAddress;
+  return typeof address === 'string' ? address : undefined;
+}
+
 /**
  * Session middleware for Hono. Handlers get the session with `c.get('session')` (or the
  * `keyword` you chose).
@@ -59,6 +65,9 @@ export function session<Data extends object = DefaultSessionData, Keyword extend
       cookieHeader: () => c.req.header('cookie'),
       isSecure: () => c.req.url.startsWith('https:'),
       target: () => ({ path: new URL(c.req.url).pathname, host: c.req.header('host') }),
+      // Hono has no trust-proxy setting: the peer's address where the runtime gives it (Node's
+      // server), else none; the clientIp option decides otherwise.
+      client: () => ({ userAgent: c.req.header('user-agent'), ip: peerAddress(c.env) }),
       request: c,
     });
     c.set(keyword, handle.session);

@@ -53,7 +53,7 @@ export function session<Data extends object = DefaultSessionData, Keyword extend
   const keyword = manager.options.keyword;
   const middleware: Middleware<DefaultState, KoaSessionContext<Data, Keyword>> = (ctx, next) => {
     // ctx.secure and ctx.hostname honour the app's `proxy` setting.
-    const { session } = openNodeSession(manager, ctx.req, ctx.res, { isSecure: () => ctx.secure, host: () => ctx.hostname, request: ctx });
+    const { session } = openNodeSession(manager, ctx.req, ctx.res, { isSecure: () => ctx.secure, host: () => ctx.hostname, ip: () => ctx.ip, request: ctx });
     (ctx as unknown as Record<string, Session<Data>>)[keyword] = session;
     return next();
   };

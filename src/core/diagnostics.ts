@@ -46,7 +46,10 @@ export type LimitName = 'maxKeys' | 'maxKeyLength' | 'maxValueBytes' | 'maxSessi
  *
  * - `created`: a write stored a new session (its cookie goes out with the response).
  * - `regenerated`: `regenerate()` moved the session to a new id.
- * - `destroyed`: `destroy()` ended the session the request had an id for.
+ * - `destroyed`: `destroy()` (or `logout()`) ended the session the request had an id for.
+ * - `logged-in`: `login()` bound the session to a user, under a new id.
+ * - `revoked`: sessions were ended by user (`revokeSession`, `revokeUserSessions`, or a login past
+ *   `maxSessionsPerUser`); `count` says how many.
  * - `cookie-refused`: the request's session cookie was not honoured, with the same `reason` as
  *   `onInvalidCookie`; at most once per request.
  * - `limit-exceeded`: a write was refused with `LIMIT_EXCEEDED`, and which limit it would have passed.
@@ -57,6 +60,8 @@ export type SessionEvent =
   | { readonly event: 'created' }
   | { readonly event: 'regenerated' }
   | { readonly event: 'destroyed' }
+  | { readonly event: 'logged-in' }
+  | { readonly event: 'revoked'; readonly count: number }
   | { readonly event: 'cookie-refused'; readonly reason: InvalidCookieReason }
   | { readonly event: 'limit-exceeded'; readonly limit: LimitName }
   | { readonly event: 'store-unavailable'; readonly operation: StoreOperation; readonly store: string };
@@ -101,9 +106,14 @@ function tracing(): boolean {
   return start.hasSubscribers || end.hasSubscribers || asyncStart.hasSubscribers || asyncEnd.hasSubscribers || failure.hasSubscribers;
 }
 
-/** Publishes a `created`, `regenerated` or `destroyed` event, if anyone listens. */
-export function publishLifecycle(event: 'created' | 'regenerated' | 'destroyed'): void {
+/** Publishes a `created`, `regenerated`, `destroyed` or `logged-in` event, if anyone listens. */
+export function publishLifecycle(event: 'created' | 'regenerated' | 'destroyed' | 'logged-in'): void {
   if (sessionChannel.hasSubscribers) sessionChannel.publish({ event } satisfies SessionEvent);
+}
+
+/** Publishes a `revoked` event for `count` sessions ended by user, if any were and anyone listens. */
+export function publishRevoked(count: number): void {
+  if (count > 0 && sessionChannel.hasSubscribers) sessionChannel.publish({ event: 'revoked', count } satisfies SessionEvent);
 }
 
 /** Publishes a `cookie-refused` event, if anyone listens. */
@@ -205,9 +215,9 @@ class ObservedStore implements Store {
     return this.#observe('load', () => this.#store.load(id));
   }
 
-  create(id: string, fields: readonly StoreField[], ttlMs: number): Promise<boolean> {
-    if (!sessionChannel.hasSubscribers && !tracing()) return this.#store.create(id, fields, ttlMs);
-    return this.#observe('create', () => this.#store.create(id, fields, ttlMs));
+  create(id: string, fields: readonly StoreField[], ttlMs: number, maxAgeMs?: number | null): Promise<boolean> {
+    if (!sessionChannel.hasSubscribers && !tracing()) return this.#store.create(id, fields, ttlMs, maxAgeMs);
+    return this.#observe('create', () => this.#store.create(id, fields, ttlMs, maxAgeMs));
   }
 
   update(id: string, set: readonly StoreField[], remove: readonly string[], expiry: StoreExpiry, limits: StoreLimits): Promise<boolean> {

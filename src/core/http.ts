@@ -21,6 +21,8 @@ export interface NodeRequestInfo {
   host?(): string | undefined;
   /** The framework's request object, for `secure` and `onInvalidCookie` (default: `req`). */
   readonly request?: unknown;
+  /** The client's IP address as the framework resolves it, for `recordClient` (default: the socket's peer). */
+  ip?(): string | undefined;
 }
 
 /**
@@ -41,6 +43,7 @@ export function openNodeSession<Data extends object>(
     // Frameworks that route by a prefix rewrite req.url; the browser matched cookie paths against the original.
     target: () => ({ path: (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/', host: info.host ? info.host() : req.headers.host }),
     headersSent: () => res.headersSent,
+    client: () => ({ userAgent: req.headers['user-agent'], ip: info.ip ? info.ip() : req.socket.remoteAddress }),
     request: info.request ?? req,
     onActive: () => onHeaders(res, () => handle.writeHeaders(headersOf(res))),
   });

@@ -5,6 +5,7 @@ import { RedisStore } from '../stores/redis.js';
 import type { Store, StoreLimits } from '../stores/store.js';
 import { writeSessionHeaders } from './headers.js';
 import { observeStore } from './diagnostics.js';
+import { SessionAdmin } from './admin.js';
 
 /**
  * The framework-independent heart of every adapter: options, store, and a {@link Session} per
@@ -24,6 +25,7 @@ export class SessionManager<Data extends object = DefaultSessionData> {
   /** {@inheritDoc SessionRuntime.storeLimits} */
   readonly storeLimits: StoreLimits;
   readonly #ownsStore: boolean;
+  #admin: SessionAdmin | undefined;
   /** What sessions work with: the same, but the store observable through `node:diagnostics_channel`. */
   readonly #runtime: SessionRuntime;
 
@@ -40,7 +42,16 @@ export class SessionManager<Data extends object = DefaultSessionData> {
     const { maxKeys, maxSessionBytes } = this.options.limits;
     // latchkey's own fields count too: created-at and last-seen.
     this.storeLimits = { maxFields: maxKeys + 2, maxBytes: maxSessionBytes };
-    this.#runtime = { options: this.options, store: observeStore(this.store), cookies: this.cookies, storeLimits: this.storeLimits };
+    this.#runtime = { options: this.options, store: observeStore(this.store), cookies: this.cookies, storeLimits: this.storeLimits, backing: this.store };
+  }
+
+  /**
+   * Sessions by user and for tooling (list, revoke, count), on this manager's store; see
+   * {@link SessionAdmin}.
+   */
+  get admin(): SessionAdmin {
+    this.#admin ??= new SessionAdmin({ store: this.store });
+    return this.#admin;
   }
 
   /**

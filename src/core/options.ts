@@ -1,5 +1,5 @@
 import { SessionError } from './errors.js';
-import { isStore, type Store } from '../stores/store.js';
+import { hasUserIndex, isStore, type Store } from '../stores/store.js';
 import { checkRedisOption, type RedisClientLike, type RedisConnectionOptions } from '../stores/redis-client.js';
 import { DEFAULT_REDIS_STORE_OPTIONS } from '../stores/redis.js';
 
@@ -160,6 +160,31 @@ export interface SessionOptions<Request = unknown> {
    * @default undefined
    */
   onInvalidCookie?: (reason: InvalidCookieReason, request: Request) => void;
+  /**
+   * Most sessions a user may have at once (`session.login(userId)` binds a session to a user). A
+   * login beyond it revokes that user's sessions that were created first, until `maxSessionsPerUser`
+   * are left, the new one included; the revoked devices are signed out at their next request.
+   * `null` for no limit. Needs a store with a user index (RedisStore and MemoryStore have one).
+   * @default null
+   */
+  maxSessionsPerUser?: number | null;
+  /**
+   * Keep each session's user agent and client IP address with it, for `listUserSessions` ("Your
+   * devices"): recorded when a session starts, when it logs in, and when a read refreshes its
+   * expiry. The IP is the one the framework reports, so behind a proxy it follows the framework's
+   * trust-proxy setting (Express `trust proxy`, Fastify `trustProxy`, Koa `app.proxy`); on Hono and
+   * node:http it is the socket's peer unless `clientIp` says otherwise. These are personal data:
+   * say so in your privacy notice.
+   * @default false
+   */
+  recordClient?: boolean;
+  /**
+   * With `recordClient`, how to find the client's IP address in the framework's request object,
+   * instead of the adapter's own rule: e.g. the first address of `X-Forwarded-For` behind a proxy
+   * you trust with Hono or node:http. Return `undefined` when unknown.
+   * @default undefined (the adapter's rule)
+   */
+  clientIp?: (request: Request) => string | undefined;
 }
 
 /** Seconds the store keeps a session whose cookie has no Max-Age (`cookieLifetime: null`). */
@@ -178,6 +203,8 @@ export const DEFAULT_OPTIONS = {
   prefix: DEFAULT_REDIS_STORE_OPTIONS.prefix,
   touchInterval: 60,
   absoluteLifetime: 86400,
+  maxSessionsPerUser: null,
+  recordClient: false,
   limits: {
     maxKeys: 256,
     maxKeyLength: 256,
@@ -216,11 +243,15 @@ export interface ResolvedOptions {
   readonly storeLifetimeMs: number;
   /** {@link ResolvedOptions.absoluteLifetime} in milliseconds, `null` for none. */
   readonly maxAgeMs: number | null;
+  readonly maxSessionsPerUser: number | null;
+  readonly recordClient: boolean;
+  readonly clientIp: ((request: unknown) => string | undefined) | undefined;
 }
 
 const KNOWN = new Set<string>([
   'redis', 'store', 'cookieName', 'cookieLifetime', 'keyword', 'secure', 'httpOnly', 'sameSite',
   'path', 'domain', 'prefix', 'touchInterval', 'absoluteLifetime', 'secrets', 'limits', 'onInvalidCookie',
+  'maxSessionsPerUser', 'recordClient', 'clientIp',
 ]);
 
 const LIMIT_NAMES = Object.keys(DEFAULT_OPTIONS.limits) as Array<keyof SessionLimits>;
@@ -357,6 +388,24 @@ export function resolveOptions<Request = unknown>(options: SessionOptions<Reques
     }
   }
 
+  const maxSessionsPerUser = options.maxSessionsPerUser === undefined ? DEFAULT_OPTIONS.maxSessionsPerUser : options.maxSessionsPerUser;
+  if (maxSessionsPerUser !== null && (!Number.isSafeInteger(maxSessionsPerUser) || maxSessionsPerUser < 1)) {
+    throw invalid(`maxSessionsPerUser must be a whole number above 0, or null for no limit; got ${describe(maxSessionsPerUser)}`);
+  }
+  if (maxSessionsPerUser !== null && store !== undefined && !hasUserIndex(store)) {
+    throw invalid(
+      `maxSessionsPerUser needs a store with a user index (userSessions, endSessions and scanSessions), such as RedisStore or MemoryStore; this store has none`,
+    );
+  }
+
+  const recordClient = options.recordClient ?? DEFAULT_OPTIONS.recordClient;
+  if (typeof recordClient !== 'boolean') throw invalid(`recordClient must be true or false, got ${describe(recordClient)}`);
+  const clientIp = options.clientIp;
+  if (clientIp !== undefined && typeof clientIp !== 'function') {
+    throw invalid(`clientIp must be a function (request) => string | undefined, got ${describe(clientIp)}`);
+  }
+  if (clientIp !== undefined && !recordClient) throw invalid(`clientIp is used only with recordClient: true; set both, or neither`);
+
   const redis = options.redis ?? DEFAULT_OPTIONS.redis;
   checkRedisOption(redis);
 
@@ -382,6 +431,9 @@ export function resolveOptions<Request = unknown>(options: SessionOptions<Reques
     onInvalidCookie: onInvalidCookie as ResolvedOptions['onInvalidCookie'],
     storeLifetimeMs: storeLifetime * 1000,
     maxAgeMs: absoluteLifetime === null ? null : absoluteLifetime * 1000,
+    maxSessionsPerUser,
+    recordClient,
+    clientIp: clientIp as ResolvedOptions['clientIp'],
   };
 }
 

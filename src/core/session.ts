@@ -3,12 +3,16 @@ import { createSessionId, sessionHandle, storageId } from './id.js';
 import { MAX_COOKIE_AGE, readSessionCookie, type CookieWriter } from './cookie.js';
 import type { InvalidCookieReason, ResolvedOptions } from './options.js';
 import { CSRF_KEY } from './csrf.js';
+import { toUserId, trimUserSessions } from './admin.js';
 import type { ResponseHeaders } from './headers.js';
 import { publishCookieRefused, publishLifecycle, publishLimitExceeded, type LimitName } from './diagnostics.js';
 import {
+  CLIENT_IP_FIELD,
   CREATED_AT_FIELD,
   LAST_SEEN_FIELD,
   NO_LIMITS,
+  USER_AGENT_FIELD,
+  USER_FIELD,
   parseStoredTime,
   type Store,
   type StoreExpiry,
@@ -128,6 +132,25 @@ export interface Session<Data extends object = DefaultSessionData> {
    * after this one saw it.
    */
   regenerate(): Promise<void>;
+  /**
+   * Signs the session in as `userId`: moves it to a new id as `regenerate()` does (the OWASP
+   * renewal at authentication; a visitor without a session gets a new one), records the user in
+   * it and in the user's index, so that `listUserSessions` and `revokeUserSessions` find it.
+   * A number is stored as its decimal digits. With `maxSessionsPerUser`, the user's oldest
+   * sessions beyond it are revoked.
+   *
+   * Rejects with `SESSION_GONE` when another request ended the session after this one saw it
+   * (or a revocation of the same user raced the login), and with `STORE_UNAVAILABLE` when the
+   * store failed: then the old session, if any, is as it was.
+   */
+  login(userId: string | number): Promise<void>;
+  /**
+   * Signs out: ends the session as `destroy()` does and removes it from its user's index. Requests
+   * under way with it fail their writes with `SESSION_GONE`.
+   */
+  logout(): Promise<void>;
+  /** The user the session is signed in as (by `login()`), or `undefined`; loads the session if needed. */
+  userId(): Promise<string | undefined>;
 }
 
 /** What the core needs to know about the request and response, supplied by an adapter. */
@@ -151,6 +174,11 @@ export interface RequestContext {
   headersSent?(): boolean;
   /** Called once, when a handler first uses the session. */
   onActive?(): void;
+  /**
+   * The client's user agent and IP address, for `recordClient: true`; the IP as the framework
+   * reports it (honouring its trust-proxy setting where it has one).
+   */
+  client?(): { readonly userAgent?: string | undefined; readonly ip?: string | undefined };
   /** The framework's request object, handed to `onInvalidCookie` and to a `secure` function. */
   readonly request?: unknown;
 }
@@ -161,9 +189,19 @@ export interface SessionRuntime {
   readonly store: Store;
   /** Writes the Set-Cookie values. */
   readonly cookies: CookieWriter;
-  /** The limits as the store counts them (metadata included). */
+  /** The limits as the store counts them (created-at and last-seen included). */
   readonly storeLimits: StoreLimits;
+  /** The store itself, not observed: for its user index. */
+  readonly backing: Store;
 }
+
+/** Longest user agent kept with `recordClient`, in characters; longer ones are cut. */
+const MAX_USER_AGENT = 512;
+/** Longest client address kept with `recordClient` (an IPv6 address with a zone fits). */
+const MAX_IP = 64;
+
+/** Metadata fields beyond created-at and last-seen, which the limits do not count against the app. */
+const EXTRA_METADATA = [USER_FIELD, USER_AGENT_FIELD, CLIENT_IP_FIELD] as const;
 
 /** Field names in the store that hold latchkey's metadata; user keys starting with ':' are escaped. */
 const CREATED_AT = CREATED_AT_FIELD;
@@ -313,6 +351,10 @@ export class RequestSession implements Session<UntypedSessionData> {
   #seen = false;
   /** The user's keys and JSON values, once known (after a read, or after this request created the session). */
   #data: Map<string, string> | undefined;
+  /** The user the session is signed in as, once known. */
+  #user: string | undefined;
+  /** latchkey's metadata fields beyond created-at and last-seen that the stored session holds, as last known. */
+  #extra = new Map<string, string>();
   /** Operations that reach the store run one after another, in call order (none yet: undefined). */
   #queue: Promise<unknown> | undefined;
   #cookie: CookieAction = NO_COOKIE;
@@ -485,6 +527,43 @@ export class RequestSession implements Session<UntypedSessionData> {
     this.#handle = undefined;
     this.#existed = false;
     this.#data = new Map();
+    this.#user = undefined;
+    this.#extra = new Map();
+  }
+
+  /** Notes latchkey's extra metadata of a stored session: its user, and client details. */
+  #known(fields: ReadonlyMap<string, string>): void {
+    this.#extra = new Map();
+    for (const name of EXTRA_METADATA) {
+      const value = fields.get(name);
+      if (value !== undefined) this.#extra.set(name, value);
+    }
+    this.#user = this.#extra.get(USER_FIELD);
+  }
+
+  /** The limits of a write: the store also counts the extra metadata fields this session is known to hold. */
+  #limits(): StoreLimits {
+    const { storeLimits } = this.#rt;
+    return this.#extra.size === 0 ? storeLimits : { maxFields: storeLimits.maxFields + this.#extra.size, maxBytes: storeLimits.maxBytes };
+  }
+
+  /** The client's user agent and IP as fields to store, with `recordClient`; none without. */
+  #clientFields(): StoreField[] {
+    const { recordClient, clientIp } = this.#rt.options;
+    if (!recordClient) return [];
+    let client: ReturnType<NonNullable<RequestContext['client']>> | undefined;
+    let ip: string | undefined;
+    try {
+      client = this.#ctx.client?.();
+      ip = clientIp ? clientIp(this.#ctx.request) : client?.ip;
+    } catch (error) {
+      throw this.#unreadable(error);
+    }
+    const fields: StoreField[] = [];
+    const agent = client?.userAgent;
+    if (typeof agent === 'string' && agent !== '') fields.push([USER_AGENT_FIELD, agent.slice(0, MAX_USER_AGENT)]);
+    if (typeof ip === 'string' && ip !== '') fields.push([CLIENT_IP_FIELD, ip.slice(0, MAX_IP)]);
+    return fields;
   }
 
   load(): Promise<void> {
@@ -517,6 +596,7 @@ export class RequestSession implements Session<UntypedSessionData> {
       }
       this.#confirmed(id);
       this.#data = userData(fields);
+      this.#known(fields);
       // The stored last-seen time says when any process last extended the expiry, so a read
       // refreshes it at most once per touchInterval whatever other clients do.
       // A missing or unreadable last-seen counts as long ago.
@@ -528,8 +608,11 @@ export class RequestSession implements Session<UntypedSessionData> {
   /** Extends the expiry of the session just loaded; a refresh never fails for the limits. */
   async #refresh(sid: string, now: number): Promise<void> {
     let refreshed: boolean;
+    // The client's details go along when they changed (a phone that moved networks).
+    const client = this.#clientFields().filter(([field, value]) => this.#extra.get(field) !== value);
     try {
-      refreshed = await this.#rt.store.update(sid, [[LAST_SEEN, String(now)]], [], this.#expiry(now), NO_LIMITS);
+      refreshed = await this.#rt.store.update(sid, [[LAST_SEEN, String(now)], ...client], [], this.#expiry(now), NO_LIMITS);
+      if (refreshed) for (const [field, value] of client) this.#extra.set(field, value);
     } catch (error) {
       if (!isSessionError(error, 'SESSION_GONE')) throw error;
       refreshed = false;
@@ -636,7 +719,7 @@ export class RequestSession implements Session<UntypedSessionData> {
   async #write(set: Array<[string, string]>, remove: string[]): Promise<void> {
     const fields: StoreField[] = set.map(([key, json]) => [toField(key), json]);
     const updated = await this.#change(async (sid, lastSeen, expiry) =>
-      (await this.#rt.store.update(sid, [...fields, lastSeen], remove.map(toField), expiry, this.#rt.storeLimits)) || null,
+      (await this.#rt.store.update(sid, [...fields, lastSeen], remove.map(toField), expiry, this.#limits())) || null,
     );
     if (updated) {
       for (const [key, json] of set) this.#data?.set(key, json);
@@ -656,7 +739,7 @@ export class RequestSession implements Session<UntypedSessionData> {
     checkLimits([[key, String(by)]], this.#rt.options.limits);
     return this.#serial(async () => {
       const value = await this.#change((sid, lastSeen, expiry) =>
-        this.#rt.store.increment(sid, toField(key), by, [lastSeen], expiry, this.#rt.storeLimits),
+        this.#rt.store.increment(sid, toField(key), by, [lastSeen], expiry, this.#limits()),
       );
       if (value !== null) {
         this.#data?.set(key, String(value));
@@ -691,24 +774,33 @@ export class RequestSession implements Session<UntypedSessionData> {
     return { kind: 'set', maxAge: Math.max(1, Math.min(MAX_COOKIE_AGE, Math.ceil(leftMs / 1000))) };
   }
 
-  /** Stores `data` (user keys, JSON values) as a new session under a fresh id. */
-  async #create(data: Map<string, string>): Promise<void> {
+  /**
+   * Stores `data` (user keys, JSON values) as a new session under a fresh id, signed in as `user`
+   * if given.
+   */
+  async #create(data: Map<string, string>, user?: string): Promise<string> {
     this.#checkHeaders('start a session');
     this.#settleSecure();
     const nowMs = Date.now();
     const now = String(nowMs);
-    const fields: StoreField[] = [[CREATED_AT, now], [LAST_SEEN, now]];
+    const extra: StoreField[] = user === undefined ? [] : [[USER_FIELD, user]];
+    extra.push(...this.#clientFields());
+    const fields: StoreField[] = [[CREATED_AT, now], [LAST_SEEN, now], ...extra];
     for (const [key, json] of data) fields.push([toField(key), json]);
-    const passed = passedLimit(fields, this.#rt.storeLimits);
+    const limits = { maxFields: this.#rt.storeLimits.maxFields + extra.length, maxBytes: this.#rt.storeLimits.maxBytes };
+    const passed = passedLimit(fields, limits);
     if (passed !== undefined) throw limitExceeded(passed, `the session would pass limits.${passed}`);
-    const ttlMs = Math.min(this.#rt.options.storeLifetimeMs, this.#rt.options.maxAgeMs ?? Infinity);
+    const { storeLifetimeMs, maxAgeMs } = this.#rt.options;
+    const ttlMs = Math.min(storeLifetimeMs, maxAgeMs ?? Infinity);
     // A collision of 256-bit random ids will not happen; the conditional create makes sure of it.
     for (let attempt = 0; attempt < 3; attempt++) {
       const id = createSessionId();
-      if (await this.#rt.store.create(storageId(id), fields, ttlMs)) {
+      const sid = storageId(id);
+      if (await this.#rt.store.create(sid, fields, ttlMs, maxAgeMs)) {
         this.#issued(id, data, this.#cookieFor(nowMs, nowMs));
+        this.#known(new Map(extra));
         publishLifecycle('created');
-        return;
+        return sid;
       }
     }
     throw new SessionError('STORE_ERROR', 'the store refused three fresh session ids; is it returning false from create()?');
@@ -760,10 +852,60 @@ export class RequestSession implements Session<UntypedSessionData> {
         return;
       }
       this.#issued(newId, userData(fields), this.#cookieFor(parseStoredTime(fields.get(CREATED_AT)) ?? now, now));
+      this.#known(fields);
       // Same data under a new id: the session itself is not new.
       this.#existed = true;
       publishLifecycle('regenerated');
     });
+  }
+
+  login(userId: string | number): Promise<void> {
+    const user = toUserId(userId, 'login');
+    return this.#serial(async () => {
+      this.#checkHeaders('log in');
+      this.#settleSecure();
+      const id = this.#target();
+      const seen = this.#seen;
+      let sid: string | undefined;
+      if (id !== undefined) {
+        const now = Date.now();
+        const newId = createSessionId();
+        // The session's data goes along; its CSRF token does not (see regenerate()).
+        const set: StoreField[] = [[LAST_SEEN, String(now)], [USER_FIELD, user], ...this.#clientFields()];
+        let fields: Map<string, string> | null;
+        try {
+          fields = await this.#rt.store.move(storageId(id), storageId(newId), { set, remove: [toField(CSRF_KEY)] }, this.#expiry(now));
+        } catch (error) {
+          if (!isSessionError(error, 'SESSION_GONE')) throw error;
+          fields = null;
+        }
+        if (fields !== null) {
+          this.#issued(newId, userData(fields), this.#cookieFor(parseStoredTime(fields.get(CREATED_AT)) ?? now, now));
+          this.#known(fields);
+          this.#existed = true;
+          sid = storageId(newId);
+        } else {
+          this.#lost();
+          if (seen) throw sessionGone('the login was not applied');
+          this.#candidate = undefined;
+          this.#unknown();
+        }
+      }
+      // No session (or the cookie's was unknown): a new one, holding only the user.
+      sid ??= await this.#create(new Map(), user);
+      publishLifecycle('logged-in');
+      const max = this.#rt.options.maxSessionsPerUser;
+      if (max !== null) await trimUserSessions(this.#rt.backing, user, sid, max);
+    });
+  }
+
+  logout(): Promise<void> {
+    return this.destroy();
+  }
+
+  async userId(): Promise<string | undefined> {
+    await this.load();
+    return this.#user;
   }
 }
 

@@ -6,7 +6,10 @@ import {
   MAX_COUNTER,
   parseStoredTime,
   sessionEnded,
-  type Store,
+  USER_FIELD,
+  METADATA_FIELDS,
+  type IndexedSession,
+  type UserIndexStore,
   type StoreChange,
   type StoreExpiry,
   type StoreField,
@@ -49,7 +52,22 @@ interface Entry {
   dataBytes: number;
   /** Whether this entry only remembers that the id was ended (see {@link ENDED_GRACE_MS}). */
   ended?: true;
+  /** For an ended entry: the id the session was moved to, if it was moved rather than destroyed. */
+  movedTo?: string;
 }
+
+/** The metadata fields of a stored session. */
+function metadataOf(fields: Map<string, string>): Map<string, string> {
+  const meta = new Map<string, string>();
+  for (const name of METADATA_FIELDS) {
+    const value = fields.get(name);
+    if (value !== undefined) meta.set(name, value);
+  }
+  return meta;
+}
+
+/** Ids an ended session was moved through, followed at most this far (a chain of regenerations within the grace time). */
+const MAX_MOVES_FOLLOWED = 16;
 
 /**
  * Heap a session takes beyond its characters: its entry, its Map with the Map's smallest table, its
@@ -116,8 +134,10 @@ const SWEEP_LIMIT = 16;
  * when the process ends and is not shared between processes: for development, tests and
  * single-process apps that can afford to log everyone out on restart.
  */
-export class MemoryStore implements Store {
+export class MemoryStore implements UserIndexStore {
   readonly #sessions = new Map<string, Entry>();
+  /** Each user's session ids: kept exact, as sessions are stored, moved, ended, expire and are evicted. */
+  readonly #users = new Map<string, Set<string>>();
   readonly #max: number;
   readonly #maxBytes: number;
   /** The sum of every entry's `bytes`, kept as they change. */
@@ -206,12 +226,26 @@ export class MemoryStore implements Store {
     return entry;
   }
 
-  /** Removes a session and what it counted. */
+  /** Removes a session and what it counted, and its entry in its user's index. */
   #delete(id: string): void {
     const entry = this.#sessions.get(id);
     if (entry === undefined) return;
     this.#sessions.delete(id);
     this.#bytes -= entry.bytes;
+    const user = entry.fields.get(USER_FIELD);
+    if (user === undefined) return;
+    const ids = this.#users.get(user);
+    ids?.delete(id);
+    if (ids?.size === 0) this.#users.delete(user);
+  }
+
+  /** Puts `id` in the index of the user its fields name, if any. */
+  #index(id: string, fields: ReadonlyMap<string, string>): void {
+    const user = fields.get(USER_FIELD);
+    if (user === undefined) return;
+    let ids = this.#users.get(user);
+    if (ids === undefined) this.#users.set(user, (ids = new Set()));
+    ids.add(id);
   }
 
   /** Sets `field` of `entry` to `value`, or deletes it when `value` is `undefined`, keeping the counts. */
@@ -270,9 +304,11 @@ export class MemoryStore implements Store {
    * Replaces `id` with the mark that it ended, kept for {@link ENDED_GRACE_MS}. Marks hold no
    * data: they count against `maxSessions` only.
    */
-  #end(id: string): void {
+  #end(id: string, movedTo?: string): void {
     this.#delete(id);
-    this.#sessions.set(id, { fields: new Map(), expiresAt: Date.now() + ENDED_GRACE_MS, bytes: 0, dataBytes: 0, ended: true });
+    const entry: Entry = { fields: new Map(), expiresAt: Date.now() + ENDED_GRACE_MS, bytes: 0, dataBytes: 0, ended: true };
+    if (movedTo !== undefined) entry.movedTo = movedTo;
+    this.#sessions.set(id, entry);
   }
 
   /** {@inheritDoc Store.load} */
@@ -291,6 +327,7 @@ export class MemoryStore implements Store {
     }
     const entry = this.#insert(id, Date.now() + ttlMs);
     for (const [field, value] of fields) this.#set(entry, field, value);
+    this.#index(id, entry.fields);
     this.#fit(id);
     return true;
   }
@@ -354,9 +391,10 @@ export class MemoryStore implements Store {
     for (const field of change.remove) fields.delete(field);
     for (const [field, value] of change.set) fields.set(field, value);
     if (parseStoredTime(fields.get(CREATED_AT_FIELD)) === undefined) fields.set(CREATED_AT_FIELD, String(expiry.now));
-    this.#end(from);
+    this.#end(from, to);
     const moved = this.#insert(to, Date.now() + ttl);
     for (const [field, value] of fields) this.#set(moved, field, value);
+    this.#index(to, moved.fields);
     this.#fit(to);
     return fields;
   }
@@ -366,9 +404,48 @@ export class MemoryStore implements Store {
     if (this.#live(id, false)) this.#end(id);
   }
 
+  /** {@inheritDoc UserIndexStore.userSessions} */
+  async userSessions(userId: string): Promise<IndexedSession[]> {
+    const found: IndexedSession[] = [];
+    for (const id of [...(this.#users.get(userId) ?? [])]) {
+      // Reading an expired entry deletes it, and its index entry with it.
+      const entry = this.#live(id, false);
+      if (entry !== undefined && !entry.ended) found.push({ id, fields: metadataOf(entry.fields) });
+    }
+    return found;
+  }
+
+  /** {@inheritDoc UserIndexStore.endSessions} */
+  async endSessions(userId: string, ids: readonly string[]): Promise<number> {
+    let ended = 0;
+    const pending = [...ids];
+    const seen = new Set<string>();
+    while (pending.length > 0 && seen.size < ids.length + MAX_MOVES_FOLLOWED) {
+      const id = pending.pop() as string;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      const entry = this.#live(id, false);
+      const user = entry?.fields.get(USER_FIELD);
+      if (user !== undefined && user !== userId) continue;
+      if (entry?.movedTo !== undefined) pending.push(entry.movedTo);
+      if (entry !== undefined && !entry.ended) ended++;
+      this.#end(id);
+    }
+    return ended;
+  }
+
+  /** {@inheritDoc UserIndexStore.scanSessions} */
+  async *scanSessions(): AsyncIterable<readonly IndexedSession[]> {
+    this.#sweep(Infinity);
+    const batch: IndexedSession[] = [];
+    for (const [id, entry] of this.#sessions) if (!entry.ended) batch.push({ id, fields: metadataOf(entry.fields) });
+    if (batch.length > 0) yield batch;
+  }
+
   /** Drops every session. */
   async close(): Promise<void> {
     this.#sessions.clear();
+    this.#users.clear();
     this.#bytes = 0;
   }
 }

@@ -123,6 +123,23 @@ export function toSendCommand(client: RedisClientLike): SendCommand {
   return nodeRedisSend(client as NodeRedisClientLike);
 }
 
+/**
+ * The senders of each primary of the client's deployment, for commands that work on a node rather
+ * than a key (SCAN): one per primary of a cluster, the client's own for anything else.
+ */
+export function primariesOf(client: RedisClientLike, send: SendCommand): () => Promise<SendCommand[]> {
+  const record = client as unknown as Record<string, unknown>;
+  if (typeof record.nodes === 'function' && 'call' in client) {
+    const cluster = client as unknown as { nodes(role: 'master'): IoRedisLike[] };
+    return () => Promise.resolve(cluster.nodes('master').map((node) => toSendCommand(node)));
+  }
+  if ('getSlotMaster' in client && Array.isArray(record.masters)) {
+    const cluster = client as unknown as { readonly masters: unknown[]; nodeClient(node: unknown): Promise<NodeRedisClientLike> };
+    return async () => Promise.all(cluster.masters.map(async (node) => toSendCommand(await cluster.nodeClient(node))));
+  }
+  return () => Promise.resolve([send]);
+}
+
 /** Per node-redis client: its state as {@link nodeRedisSend} sees it, shared by every store using it. */
 interface NodeRedisLink {
   /** Whether the client has been ready once. */

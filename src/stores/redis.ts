@@ -9,7 +9,10 @@ import {
   parseStoredTime,
   sessionEnded,
   STATE_FIELD,
-  type Store,
+  USER_FIELD,
+  METADATA_FIELDS,
+  type IndexedSession,
+  type UserIndexStore,
   type StoreChange,
   type StoreExpiry,
   type StoreField,
@@ -20,6 +23,7 @@ import {
   checkRedisOption,
   isRedisClient,
   pickRedisLibrary,
+  primariesOf,
   replyErrorCode,
   toRedisUrl,
   toSendCommand,
@@ -58,7 +62,7 @@ export const DEFAULT_REDIS_STORE_OPTIONS = {
 } as const;
 
 /** Round trips of a move; its mark outlives that many command timeouts. */
-const MOVE_STEPS = 3;
+const MOVE_STEPS = 4;
 
 /**
  * RedisStore's tally of a session's size, `<bytes>/<fields>/<last-seen>`: the bytes of every field
@@ -257,11 +261,15 @@ const MARK = new Script(`${head('false')}
 redis.call('HSET', KEYS[1], '${STATE_FIELD}', ARGV[4])
 return redis.call('HGETALL', KEYS[1])`);
 
-/** The last step of a move: ends the session if it still carries this move's mark (ARGV[1]). */
+/**
+ * The last step of a move: ends the session if it still carries this move's mark (ARGV[1]). For
+ * a session signed in to a user, the mark that it ended names the new id (ARGV[3], else ''), so
+ * that a revocation of the user that read the index before the new id was in it ends that too.
+ */
 const END_MOVED = new Script(`
 if redis.call('HGET', KEYS[1], '${STATE_FIELD}') ~= ARGV[1] then return 0 end
 redis.call('UNLINK', KEYS[1])
-redis.call('HSET', KEYS[1], '${STATE_FIELD}', 'e')
+if ARGV[3] == '' then redis.call('HSET', KEYS[1], '${STATE_FIELD}', 'e') else redis.call('HSET', KEYS[1], '${STATE_FIELD}', 'e:' .. ARGV[3]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1`);
 
@@ -270,12 +278,82 @@ const UNMARK = new Script(`
 if redis.call('HGET', KEYS[1], '${STATE_FIELD}') == ARGV[1] then redis.call('HDEL', KEYS[1], '${STATE_FIELD}') end
 return 1`);
 
-/** Ends an existing session: its data goes, a mark saying it ended stays for ARGV[1] ms. */
+/**
+ * Ends an existing session: its data goes, a mark saying it ended stays for ARGV[1] ms. Returns
+ * the user the session was signed in as, if any, so that the store can remove it from the index.
+ */
 const DESTROY = new Script(`
+local user = redis.call('HGET', KEYS[1], '${USER_FIELD}')
 if redis.call('UNLINK', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], '${STATE_FIELD}', 'e')
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return user or 1`);
+
+/**
+ * Ends a session of the user ARGV[1] as DESTROY does, whether or not it is stored (so that a
+ * create or move still under way cannot make it later), unless it holds a session of another
+ * user. Returns false for another user's session, else whether a session was stored (1 or 0) and
+ * the id it was being moved, or was moved, to ('' for none).
+ */
+const END_USER = new Script(`
+local meta = redis.call('HMGET', KEYS[1], '${USER_FIELD}', '${STATE_FIELD}')
+local user, state = meta[1], meta[2]
+if user and user ~= ARGV[1] then return false end
+local moved = state and (string.match(state, '^m%d+:(.+)$') or string.match(state, '^e:(.+)$')) or ''
+local live = 0
+if (not state or string.sub(state, 1, 1) == 'm') and redis.call('EXISTS', KEYS[1]) == 1 then live = 1 end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], '${STATE_FIELD}', 'e')
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return {live, moved}`);
+
+/**
+ * Adds the session ARGV[1] to a user's index (KEYS[1], a hash of storage ids to the time they
+ * were indexed, ARGV[2]). The index lives at least ARGV[3] ms, the longest a session may last, or
+ * for ever when that is 0 (sessions without an absolute lifetime); expired entries are removed
+ * when the index is read.
+ */
+const INDEX = new Script(`
+local fresh = redis.call('EXISTS', KEYS[1]) == 0
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local ttl = tonumber(ARGV[3])
+if ttl == 0 then
+  redis.call('PERSIST', KEYS[1])
+else
+  local left = redis.call('PTTL', KEYS[1])
+  if fresh or (left >= 0 and left < ttl) then redis.call('PEXPIRE', KEYS[1], ttl) end
+end
 return 1`);
+
+/** The fields a listing reads of each session: the state, then latchkey's metadata. */
+const LISTED_FIELDS = [STATE_FIELD, ...METADATA_FIELDS];
+
+/** Ids an ended session was moved through, followed at most this far (a chain of regenerations within the grace time). */
+const MAX_MOVES_FOLLOWED = 16;
+
+/** Keys SCAN is asked for per call. */
+const SCAN_COUNT = '1000';
+
+/** `text` with the characters that are special in a Redis glob pattern escaped. */
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
+}
+
+/**
+ * A session's metadata from an HMGET of {@link LISTED_FIELDS}, or `null` when the session is not
+ * live (not stored, or ended).
+ */
+function listedSession(id: string, reply: unknown): IndexedSession | null {
+  if (!Array.isArray(reply)) return null;
+  const [state, ...values] = reply as unknown[];
+  if (typeof state === 'string' && !/^m[0-9]+:/.test(state)) return null;
+  const fields = new Map<string, string>();
+  METADATA_FIELDS.forEach((name, i) => {
+    const value = values[i];
+    if (value !== null && value !== undefined) fields.set(name, String(value));
+  });
+  return fields.size === 0 ? null : { id, fields };
+}
 
 function expiryArgs(expiry: StoreExpiry): string[] {
   return [String(expiry.ttlMs), String(expiry.maxAgeMs ?? 0), String(expiry.now)];
@@ -361,8 +439,10 @@ function toFieldMap(reply: unknown): Map<string, string> | null {
  * so each is one round trip and works on standalone Redis, Sentinel and Cluster alike. Works with
  * node-redis and ioredis clients.
  */
-export class RedisStore implements Store {
+export class RedisStore implements UserIndexStore {
   readonly #send: SendCommand;
+  /** The senders of each primary, for SCAN. */
+  readonly #primaries: () => Promise<SendCommand[]>;
   readonly #owned: OwnedClient | undefined;
   readonly #prefix: string;
   readonly #timeout: number;
@@ -385,10 +465,13 @@ export class RedisStore implements Store {
     checkRedisOption(redis);
     if (isRedisClient(redis)) {
       this.#send = toSendCommand(redis);
+      this.#primaries = primariesOf(redis, this.#send);
     } else {
       const url = toRedisUrl(redis);
       this.#owned = createOwnedClient(url, pickRedisLibrary(), timeout);
       this.#send = this.#owned.send;
+      const send = this.#send;
+      this.#primaries = () => Promise.resolve([send]);
       // Commands wait for the first connection, but never longer than one timeout: if Redis is
       // down at start-up, later commands fail at once instead of each waiting in turn.
       const settled = (): void => {
@@ -434,6 +517,23 @@ export class RedisStore implements Store {
     return this.#prefix + id;
   }
 
+  /** The key of a user's index. Session keys hold no ':' after the prefix, so the two never meet. */
+  #userKey(userId: string): string {
+    return `${this.#prefix}user:${userId}`;
+  }
+
+  /** Adds the session `id` to the index of `user`, for sessions that may live `maxAgeMs`. */
+  async #index(user: string, id: string, maxAgeMs: number | null | undefined): Promise<void> {
+    await this.#script('index', INDEX, this.#userKey(user), [id, String(Date.now()), String(maxAgeMs ?? 0)]);
+  }
+
+  /** Removes ids from a user's index; a failure leaves entries that the next listing removes. */
+  async #unindex(user: string, ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    const key = this.#userKey(user);
+    await this.#command('unindex', key, ['HDEL', key, ...ids]).catch(() => undefined);
+  }
+
   /** {@inheritDoc Store.load} */
   async load(id: string): Promise<Map<string, string> | null> {
     const key = this.#key(id);
@@ -451,9 +551,20 @@ export class RedisStore implements Store {
   }
 
   /** {@inheritDoc Store.create} */
-  async create(id: string, fields: readonly StoreField[], ttlMs: number): Promise<boolean> {
+  async create(id: string, fields: readonly StoreField[], ttlMs: number, maxAgeMs?: number | null): Promise<boolean> {
     const key = this.#key(id);
-    return (await this.#script('create', CREATE, key, [String(ttlMs), ...withTally(fields)])) === 1;
+    if ((await this.#script('create', CREATE, key, [String(ttlMs), ...withTally(fields)])) !== 1) return false;
+    const user = fields.find(([field]) => field === USER_FIELD)?.[1];
+    if (user === undefined) return true;
+    // Stored first, indexed second: an index entry whose session is not stored is one that ended,
+    // and a listing may remove it. Nobody has the new id yet, so it is unusable until this resolves.
+    try {
+      await this.#index(user, id, maxAgeMs);
+    } catch (error) {
+      await this.#script('create', DESTROY, key, [String(ENDED_GRACE_MS)]).catch(() => undefined);
+      throw error;
+    }
+    return true;
   }
 
   /** {@inheritDoc Store.update} */
@@ -500,10 +611,11 @@ export class RedisStore implements Store {
     } catch (error) {
       throw scriptError(error);
     }
-    const fields = toFieldMap(reply);
-    if (fields === null) return null;
-    fields.delete(STATE_FIELD);
-    fields.delete(BYTES_FIELD);
+    const marked = toFieldMap(reply);
+    if (marked === null) return null;
+    marked.delete(STATE_FIELD);
+    marked.delete(BYTES_FIELD);
+    const fields = new Map(marked);
     for (const field of change.remove) fields.delete(field);
     for (const [field, value] of change.set) fields.set(field, value);
     const created = parseStoredTime(fields.get(CREATED_AT_FIELD));
@@ -511,9 +623,20 @@ export class RedisStore implements Store {
     // MARK deleted a session past its absolute lifetime, so some of it is left.
     const left = expiry.maxAgeMs === null || created === undefined ? Infinity : created + expiry.maxAgeMs - expiry.now;
     const ttl = Math.max(1, Math.min(expiry.ttlMs, left));
+    const toKey = this.#key(to);
+    const user = fields.get(USER_FIELD);
     try {
-      if ((await this.#script('move', CREATE, this.#key(to), [String(ttl), ...withTally(fields)])) !== 1) {
-        throw new SessionError('STORE_ERROR', 'the new id of a regenerated session exists already');
+      if ((await this.#script('move', CREATE, toKey, [String(ttl), ...withTally(fields)])) !== 1) {
+        // Ids are random: only an END_USER that ran before the new session was stored marks it.
+        throw sessionEnded();
+      }
+      if (user !== undefined) {
+        try {
+          await this.#index(user, to, expiry.maxAgeMs);
+        } catch (error) {
+          await this.#script('move', DESTROY, toKey, [String(ENDED_GRACE_MS)]).catch(() => undefined);
+          throw error;
+        }
       }
     } catch (error) {
       // The old session must stay usable; if Redis cannot be told now, the deadline frees it.
@@ -522,13 +645,95 @@ export class RedisStore implements Store {
     }
     // The data is safe under the new id, so the move succeeded even if this step fails; the old
     // session then stays marked, and refuses writes, until the deadline.
-    await this.#script('move', END_MOVED, fromKey, [token, String(ENDED_GRACE_MS)]).catch(() => undefined);
+    const formerUser = marked.get(USER_FIELD);
+    let ended: unknown = 1;
+    try {
+      ended = await this.#script('move', END_MOVED, fromKey, [token, String(ENDED_GRACE_MS), formerUser === undefined ? '' : to]);
+    } catch {
+      // Left marked: see above.
+    }
+    if (ended !== 1) {
+      // Another request ended the old session (a logout, a revocation) while this one moved it: the
+      // move must not carry the session past that. Nobody has the new id; end it as well.
+      await this.#script('move', DESTROY, toKey, [String(ENDED_GRACE_MS)]).catch(() => undefined);
+      throw sessionEnded();
+    }
+    if (formerUser !== undefined) await this.#unindex(formerUser, [from]);
     return fields;
   }
 
   /** {@inheritDoc Store.destroy} */
   async destroy(id: string): Promise<void> {
-    await this.#script('destroy', DESTROY, this.#key(id), [String(ENDED_GRACE_MS)]);
+    const user = await this.#script('destroy', DESTROY, this.#key(id), [String(ENDED_GRACE_MS)]);
+    if (typeof user === 'string') await this.#unindex(user, [id]);
+  }
+
+  /** {@inheritDoc UserIndexStore.userSessions} */
+  async userSessions(userId: string): Promise<IndexedSession[]> {
+    const indexKey = this.#userKey(userId);
+    const entries = toFieldMap(await this.#command('list', indexKey, ['HGETALL', indexKey]));
+    if (entries === null) return [];
+    const ids = [...entries.keys()];
+    // One command per session, each on its own slot; the client sends them together.
+    const replies = await Promise.all(ids.map((id) => this.#command('list', this.#key(id), ['HMGET', this.#key(id), ...LISTED_FIELDS])));
+    const live: IndexedSession[] = [];
+    const ended: string[] = [];
+    ids.forEach((id, i) => {
+      const session = listedSession(id, replies[i]);
+      // Stored before it is indexed (see create): not stored means ended. A session of another
+      // user is not this one's either; sessions never change users.
+      if (session === null || session.fields.get(USER_FIELD) !== userId) ended.push(id);
+      else live.push(session);
+    });
+    await this.#unindex(userId, ended);
+    return live;
+  }
+
+  /** {@inheritDoc UserIndexStore.endSessions} */
+  async endSessions(userId: string, ids: readonly string[]): Promise<number> {
+    let count = 0;
+    const seen = new Set<string>();
+    let round = [...new Set(ids)];
+    for (let depth = 0; round.length > 0 && depth <= MAX_MOVES_FOLLOWED; depth++) {
+      for (const id of round) seen.add(id);
+      const replies = await Promise.all(
+        round.map((id) => this.#script('revoke', END_USER, this.#key(id), [userId, String(ENDED_GRACE_MS)])),
+      );
+      const next: string[] = [];
+      for (const reply of replies) {
+        if (!Array.isArray(reply)) continue;
+        const [live, moved] = reply as unknown[];
+        if (Number(live) === 1) count++;
+        if (typeof moved === 'string' && moved !== '' && !seen.has(moved)) next.push(moved);
+      }
+      await this.#unindex(userId, round);
+      round = next;
+    }
+    return count;
+  }
+
+  /** {@inheritDoc UserIndexStore.scanSessions} */
+  async *scanSessions(): AsyncIterable<readonly IndexedSession[]> {
+    const pattern = `${escapeGlob(this.#prefix)}*`;
+    for (const node of await this.#primaries()) {
+      let cursor = '0';
+      do {
+        const reply = (await this.#run('scan', (signal) => node('', ['SCAN', cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT], signal))) as [
+          unknown,
+          unknown[],
+        ];
+        cursor = String(reply[0]);
+        // Session keys have no ':' after the prefix; users' indexes do.
+        const ids = reply[1].map(String).map((key) => key.slice(this.#prefix.length)).filter((id) => id !== '' && !id.includes(':'));
+        const replies = await Promise.all(ids.map((id) => this.#command('scan', this.#key(id), ['HMGET', this.#key(id), ...LISTED_FIELDS])));
+        const batch: IndexedSession[] = [];
+        ids.forEach((id, i) => {
+          const session = listedSession(id, replies[i]);
+          if (session !== null) batch.push(session);
+        });
+        if (batch.length > 0) yield batch;
+      } while (cursor !== '0');
+    }
   }
 
   /** Closes the client if this store created it; a client that was passed in is left open. */

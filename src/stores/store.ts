@@ -22,6 +22,23 @@ export const CREATED_AT_FIELD = ':c';
 export const LAST_SEEN_FIELD = ':s';
 
 /**
+ * The field holding the id of the user a session is signed in as (`session.login(userId)`). It is
+ * written when a session is created or moved (see {@link Store.move}) and never changed in place,
+ * so a stored session belongs to one user, or none, for its whole life. Stores that keep a user
+ * index ({@link UserIndexStore}) index a session under this user.
+ */
+export const USER_FIELD = ':u';
+
+/** The field holding the user agent of the client, with `recordClient: true`. */
+export const USER_AGENT_FIELD = ':a';
+
+/** The field holding the IP address of the client, with `recordClient: true`. */
+export const CLIENT_IP_FIELD = ':i';
+
+/** latchkey's metadata fields: every one a session may hold besides the app's own keys. */
+export const METADATA_FIELDS = [CREATED_AT_FIELD, LAST_SEEN_FIELD, USER_FIELD, USER_AGENT_FIELD, CLIENT_IP_FIELD] as const;
+
+/**
  * A store's own bookkeeping field: stores that need to mark a session as ended or being moved
  * (see {@link Store.destroy} and {@link Store.move}) may keep that mark in it. latchkey never writes
  * it, and a store never returns it from {@link Store.load}.
@@ -128,9 +145,11 @@ export interface Store {
   /**
    * Creates a session with these fields (never empty: latchkey always writes its metadata,
    * {@link CREATED_AT_FIELD} included) and time to live. Resolves `false`, changing nothing, if a
-   * session with this id exists already, or the id was ended recently.
+   * session with this id exists already, or the id was ended recently. `maxAgeMs` is the absolute
+   * lifetime the session has (`null` for none, `undefined` when the caller does not say): a
+   * {@link UserIndexStore} keeps its index of the session's user at least that long.
    */
-  create(id: string, fields: readonly StoreField[], ttlMs: number): Promise<boolean>;
+  create(id: string, fields: readonly StoreField[], ttlMs: number, maxAgeMs?: number | null): Promise<boolean>;
   /**
    * Sets and deletes fields of an existing session and resets its time to live. Resolves `false`,
    * changing nothing, when the session does not exist (or is past its `maxAgeMs`, which deletes
@@ -178,7 +197,58 @@ export interface Store {
   close(): Promise<void>;
 }
 
+/** A session of one user, as {@link UserIndexStore.userSessions} and {@link UserIndexStore.scanSessions} find it. */
+export interface IndexedSession {
+  /** Its storage id. */
+  readonly id: string;
+  /** Its metadata fields (those of {@link METADATA_FIELDS} it holds); never the app's data. */
+  readonly fields: ReadonlyMap<string, string>;
+}
+
+/**
+ * A store that keeps, beside the sessions, an index of each user's sessions: what
+ * `listUserSessions`, `revokeUserSessions` and `maxSessionsPerUser` need. Optional: a store
+ * without these methods still works, and binds sessions to users, but cannot list or revoke them
+ * by user.
+ *
+ * A store that has them must keep these rules, which `latchkey/testing`'s contract checks:
+ * - A session whose fields hold {@link USER_FIELD} is in that user's index before
+ *   {@link Store.create} or {@link Store.move} resolves, and a create or move that cannot index it
+ *   fails, leaving no usable session under the new id.
+ * - {@link Store.destroy} of such a session removes it from the index (a failure to do so may
+ *   leave an entry behind: {@link UserIndexStore.userSessions} removes it later).
+ * - A move whose old id was ended while it ran (by a destroy or {@link UserIndexStore.endSessions})
+ *   rejects with `SESSION_GONE` and leaves the new id unusable.
+ * - Ending an id that is being moved, or was moved within {@link ENDED_GRACE_MS}, ends the id it
+ *   was moved to as well, so that no regenerate racing a revocation carries the session past it.
+ */
+export interface UserIndexStore extends Store {
+  /**
+   * The live sessions of `userId`, in no particular order. Entries of sessions that have ended
+   * (expired, destroyed, revoked) are removed from the index as they are found.
+   */
+  userSessions(userId: string): Promise<IndexedSession[]>;
+  /**
+   * Ends each of `ids` as {@link Store.destroy} does, even one not (or not yet) stored, unless it
+   * holds a session of another user; and the ids they were being moved, or recently moved, to.
+   * Removes them from the user's index. Resolves how many stored sessions it ended.
+   */
+  endSessions(userId: string, ids: readonly string[]): Promise<number>;
+  /**
+   * Every live session, in batches, users' or not: for tooling (counting, listing). Walks the
+   * whole store without blocking it (SCAN on each Redis primary), so a session created or ended
+   * meanwhile may or may not be seen.
+   */
+  scanSessions(): AsyncIterable<readonly IndexedSession[]>;
+}
+
 const STORE_METHODS = ['load', 'create', 'update', 'increment', 'move', 'destroy', 'close'] as const;
+
+/** Whether `store` keeps a user index ({@link UserIndexStore}). */
+export function hasUserIndex(store: Store): store is UserIndexStore {
+  const record = store as unknown as Record<string, unknown>;
+  return typeof record.userSessions === 'function' && typeof record.endSessions === 'function' && typeof record.scanSessions === 'function';
+}
 
 /** Whether `value` has every method of {@link Store}. */
 export function isStore(value: unknown): value is Store {
