@@ -11,6 +11,7 @@ import {
   CREATED_AT_FIELD,
   LAST_SEEN_FIELD,
   NO_LIMITS,
+  UNCOUNTED_FIELDS,
   USER_AGENT_FIELD,
   USER_FIELD,
   parseStoredTime,
@@ -200,8 +201,6 @@ const MAX_USER_AGENT = 512;
 /** Longest client address kept with `recordClient` (an IPv6 address with a zone fits). */
 const MAX_IP = 64;
 
-/** Metadata fields beyond created-at and last-seen, which the limits do not count against the app. */
-const EXTRA_METADATA = [USER_FIELD, USER_AGENT_FIELD, CLIENT_IP_FIELD] as const;
 
 /** Field names in the store that hold latchkey's metadata; user keys starting with ':' are escaped. */
 const CREATED_AT = CREATED_AT_FIELD;
@@ -283,7 +282,7 @@ function checkLimits(pairs: ReadonlyArray<readonly [string, string]>, limits: Re
 
 /** The limit a whole stored hash passes, as the store counts them, if any. */
 function passedLimit(fields: readonly StoreField[], limits: StoreLimits): 'maxKeys' | 'maxSessionBytes' | undefined {
-  if (fields.length > limits.maxFields) return 'maxKeys';
+  if (fields.filter(([field]) => !(UNCOUNTED_FIELDS as readonly string[]).includes(field)).length > limits.maxFields) return 'maxKeys';
   let bytes = 0;
   for (const [field, value] of fields) bytes += Buffer.byteLength(field) + Buffer.byteLength(value);
   return bytes > limits.maxBytes ? 'maxSessionBytes' : undefined;
@@ -534,17 +533,11 @@ export class RequestSession implements Session<UntypedSessionData> {
   /** Notes latchkey's extra metadata of a stored session: its user, and client details. */
   #known(fields: ReadonlyMap<string, string>): void {
     this.#extra = new Map();
-    for (const name of EXTRA_METADATA) {
+    for (const name of UNCOUNTED_FIELDS) {
       const value = fields.get(name);
       if (value !== undefined) this.#extra.set(name, value);
     }
     this.#user = this.#extra.get(USER_FIELD);
-  }
-
-  /** The limits of a write: the store also counts the extra metadata fields this session is known to hold. */
-  #limits(): StoreLimits {
-    const { storeLimits } = this.#rt;
-    return this.#extra.size === 0 ? storeLimits : { maxFields: storeLimits.maxFields + this.#extra.size, maxBytes: storeLimits.maxBytes };
   }
 
   /** The client's user agent and IP as fields to store, with `recordClient`; none without. */
@@ -719,7 +712,7 @@ export class RequestSession implements Session<UntypedSessionData> {
   async #write(set: Array<[string, string]>, remove: string[]): Promise<void> {
     const fields: StoreField[] = set.map(([key, json]) => [toField(key), json]);
     const updated = await this.#change(async (sid, lastSeen, expiry) =>
-      (await this.#rt.store.update(sid, [...fields, lastSeen], remove.map(toField), expiry, this.#limits())) || null,
+      (await this.#rt.store.update(sid, [...fields, lastSeen], remove.map(toField), expiry, this.#rt.storeLimits)) || null,
     );
     if (updated) {
       for (const [key, json] of set) this.#data?.set(key, json);
@@ -739,7 +732,7 @@ export class RequestSession implements Session<UntypedSessionData> {
     checkLimits([[key, String(by)]], this.#rt.options.limits);
     return this.#serial(async () => {
       const value = await this.#change((sid, lastSeen, expiry) =>
-        this.#rt.store.increment(sid, toField(key), by, [lastSeen], expiry, this.#limits()),
+        this.#rt.store.increment(sid, toField(key), by, [lastSeen], expiry, this.#rt.storeLimits),
       );
       if (value !== null) {
         this.#data?.set(key, String(value));
@@ -787,8 +780,7 @@ export class RequestSession implements Session<UntypedSessionData> {
     extra.push(...this.#clientFields());
     const fields: StoreField[] = [[CREATED_AT, now], [LAST_SEEN, now], ...extra];
     for (const [key, json] of data) fields.push([toField(key), json]);
-    const limits = { maxFields: this.#rt.storeLimits.maxFields + extra.length, maxBytes: this.#rt.storeLimits.maxBytes };
-    const passed = passedLimit(fields, limits);
+    const passed = passedLimit(fields, this.#rt.storeLimits);
     if (passed !== undefined) throw limitExceeded(passed, `the session would pass limits.${passed}`);
     const { storeLifetimeMs, maxAgeMs } = this.#rt.options;
     const ttlMs = Math.min(storeLifetimeMs, maxAgeMs ?? Infinity);
@@ -859,9 +851,9 @@ export class RequestSession implements Session<UntypedSessionData> {
     });
   }
 
-  login(userId: string | number): Promise<void> {
+  async login(userId: string | number): Promise<void> {
     const user = toUserId(userId, 'login');
-    return this.#serial(async () => {
+    await this.#serial(async () => {
       this.#checkHeaders('log in');
       this.#settleSecure();
       const id = this.#target();

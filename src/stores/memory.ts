@@ -6,6 +6,7 @@ import {
   MAX_COUNTER,
   parseStoredTime,
   sessionEnded,
+  UNCOUNTED_FIELDS,
   USER_FIELD,
   METADATA_FIELDS,
   type IndexedSession,
@@ -104,17 +105,19 @@ function sizeOf(field: string, value: string): number {
  */
 function within(entry: Entry, set: readonly StoreField[], remove: readonly string[], limits: StoreLimits): boolean {
   let fields = entry.fields.size;
+  for (const name of UNCOUNTED_FIELDS) if (entry.fields.has(name)) fields--;
   let bytes = entry.dataBytes;
   // Fields this write has changed already: one may be set twice, or set and removed.
   const written = new Map<string, string | undefined>();
   const apply = (field: string, value: string | undefined): void => {
     const old = written.has(field) ? written.get(field) : entry.fields.get(field);
+    const counts = !(UNCOUNTED_FIELDS as readonly string[]).includes(field);
     if (old !== undefined) {
-      fields--;
+      if (counts) fields--;
       bytes -= sizeOf(field, old);
     }
     if (value !== undefined) {
-      fields++;
+      if (counts) fields++;
       bytes += sizeOf(field, value);
     }
     written.set(field, value);

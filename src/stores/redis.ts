@@ -9,6 +9,7 @@ import {
   parseStoredTime,
   sessionEnded,
   STATE_FIELD,
+  UNCOUNTED_FIELDS,
   USER_FIELD,
   METADATA_FIELDS,
   type IndexedSession,
@@ -145,7 +146,7 @@ if stamped ~= stamp or not bytes or not fields then
   for i = 1, #h, 2 do
     if h[i] ~= '${BYTES_FIELD}' and h[i] ~= '${STATE_FIELD}' then
       bytes = bytes + #h[i] + #h[i + 1]
-      fields = fields + 1
+      if ${counted('h[i]')} then fields = fields + 1 end
     end
   end
 end
@@ -172,10 +173,18 @@ function countSetPairs(from: string, to: string): string {
   return `
 for i = ${from}, ${to}, 2 do
   local name = ARGV[i]${STORED_SIZE}
-  if was then bytes = bytes - was else fields = fields + 1 end
+  if was then bytes = bytes - was elseif ${counted('name')} then fields = fields + 1 end
   bytes = bytes + #name + #ARGV[i + 1]
   if name == '${LAST_SEEN_FIELD}' then stamp = ARGV[i + 1] end
 end`;
+}
+
+/**
+ * Lua that is true when the field `name` counts against the field limit: latchkey's metadata of a
+ * signed-in session (user, client) does not, so that signing in leaves the app its `maxKeys`.
+ */
+function counted(name: string): string {
+  return UNCOUNTED_FIELDS.map((field) => `${name} ~= '${field}'`).join(' and ');
 }
 
 /** Lua that is true when the session, as counted, passes the limits in ARGV[4..5]. */
@@ -204,7 +213,7 @@ for i = 7 + n, #ARGV do
   local name = ARGV[i]${STORED_SIZE}
   if was then
     bytes = bytes - was
-    fields = fields - 1
+    if ${counted('name')} then fields = fields - 1 end
   end
   if name == '${LAST_SEEN_FIELD}' then stamp = '' end
 end
@@ -231,7 +240,7 @@ local name = ARGV[6]${STORED_SIZE}
 local existed = was and true or false
 local v = redis.call('HINCRBY', KEYS[1], name, ARGV[7])
 local digits = string.format('%d', v)
-if was then bytes = bytes - was else fields = fields + 1 end
+if was then bytes = bytes - was elseif ${counted('name')} then fields = fields + 1 end
 bytes = bytes + #name + #digits
 if name == '${LAST_SEEN_FIELD}' then
   last = digits
@@ -390,17 +399,24 @@ function distinct(set: readonly StoreField[], remove: readonly string[]): [reado
   return [[...values], [...removed]];
 }
 
+/** Whether `field` is one the field limit does not count. */
+function isUncounted(field: string): boolean {
+  return (UNCOUNTED_FIELDS as readonly string[]).includes(field);
+}
+
 /** The pairs of a new session, with its byte tally (see {@link BYTES_FIELD}) last. */
 function withTally(fields: Iterable<StoreField>): string[] {
   const out: string[] = [];
   let bytes = 0;
+  let count = 0;
   let stamp = '';
   for (const [field, value] of fields) {
     out.push(field, value);
     bytes += Buffer.byteLength(field) + Buffer.byteLength(value);
+    if (!isUncounted(field)) count++;
     if (field === LAST_SEEN_FIELD) stamp = value;
   }
-  out.push(BYTES_FIELD, `${bytes}/${out.length / 2}/${stamp}`);
+  out.push(BYTES_FIELD, `${bytes}/${count}/${stamp}`);
   return out;
 }
 

@@ -35,6 +35,12 @@ export const USER_AGENT_FIELD = ':a';
 /** The field holding the IP address of the client, with `recordClient: true`. */
 export const CLIENT_IP_FIELD = ':i';
 
+/**
+ * Metadata fields that {@link StoreLimits.maxFields} does not count (their bytes count towards
+ * `maxBytes` all the same): signing in, and recording the client, leave the app its `maxKeys`.
+ */
+export const UNCOUNTED_FIELDS = [USER_FIELD, USER_AGENT_FIELD, CLIENT_IP_FIELD] as const;
+
 /** latchkey's metadata fields: every one a session may hold besides the app's own keys. */
 export const METADATA_FIELDS = [CREATED_AT_FIELD, LAST_SEEN_FIELD, USER_FIELD, USER_AGENT_FIELD, CLIENT_IP_FIELD] as const;
 
@@ -93,7 +99,7 @@ export interface StoreChange {
  * `SessionError` with code `LIMIT_EXCEEDED` and changes nothing.
  */
 export interface StoreLimits {
-  /** Most fields the hash may hold. */
+  /** Most fields the hash may hold, those of {@link UNCOUNTED_FIELDS} not counted. */
   readonly maxFields: number;
   /** Most bytes (UTF-8) of field names and values together. */
   readonly maxBytes: number;
