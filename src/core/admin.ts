@@ -119,7 +119,7 @@ function indexOf(store: Store): UserIndexStore {
   if (hasUserIndex(store)) return store;
   throw new SessionError(
     'INVALID_OPTIONS',
-    'this store keeps no user index (userSessions, endSessions and scanSessions), so sessions cannot be listed or revoked by user; use RedisStore or MemoryStore, or add those methods (see latchkey/testing)',
+    'this store keeps no user index (userSessions, endSessions, endUserSessions and scanSessions), so sessions cannot be listed or revoked by user; use RedisStore or MemoryStore, or add those methods (see latchkey/testing)',
   );
 }
 
@@ -227,9 +227,9 @@ export class SessionAdmin {
       if (handle !== undefined) except.add(handle);
     }
     const index = indexOf(this.#store);
-    const ids = (await index.userSessions(user)).map((session) => session.id).filter((id) => !except.has(sessionHandle(id)));
-    // The listing prunes ended entries; the entries still there are what must end.
-    const count = ids.length === 0 ? 0 : await index.endSessions(user, ids);
+    // Handles name sessions to keep; the store needs their storage ids, which only a listing gives.
+    const keep = except.size === 0 ? [] : (await index.userSessions(user)).filter((session) => except.has(sessionHandle(session.id))).map((session) => session.id);
+    const count = await index.endUserSessions(user, keep);
     publishRevoked(count);
     return count;
   }

@@ -394,7 +394,7 @@ export function resolveOptions<Request = unknown>(options: SessionOptions<Reques
   }
   if (maxSessionsPerUser !== null && store !== undefined && !hasUserIndex(store)) {
     throw invalid(
-      `maxSessionsPerUser needs a store with a user index (userSessions, endSessions and scanSessions), such as RedisStore or MemoryStore; this store has none`,
+      `maxSessionsPerUser needs a store with a user index (userSessions, endSessions, endUserSessions and scanSessions), such as RedisStore or MemoryStore; this store has none`,
     );
   }
 

@@ -437,6 +437,12 @@ export class MemoryStore implements UserIndexStore {
     return ended;
   }
 
+  /** {@inheritDoc UserIndexStore.endUserSessions} */
+  async endUserSessions(userId: string, except: readonly string[]): Promise<number> {
+    const kept = new Set(except);
+    return this.endSessions(userId, [...(this.#users.get(userId) ?? [])].filter((id) => !kept.has(id)));
+  }
+
   /** {@inheritDoc UserIndexStore.scanSessions} */
   async *scanSessions(): AsyncIterable<readonly IndexedSession[]> {
     this.#sweep(Infinity);

@@ -728,6 +728,17 @@ export class RedisStore implements UserIndexStore {
     return count;
   }
 
+  /** {@inheritDoc UserIndexStore.endUserSessions} */
+  async endUserSessions(userId: string, except: readonly string[]): Promise<number> {
+    const indexKey = this.#userKey(userId);
+    // Every entry, not only what a listing shows: an entry whose session was just moved away is
+    // how the id it went to is found, if the index was read before that id was added to it.
+    const entries = toFieldMap(await this.#command('revoke', indexKey, ['HGETALL', indexKey]));
+    const kept = new Set(except);
+    const ids = [...(entries?.keys() ?? [])].filter((id) => !kept.has(id));
+    return ids.length === 0 ? 0 : this.endSessions(userId, ids);
+  }
+
   /** {@inheritDoc UserIndexStore.scanSessions} */
   async *scanSessions(): AsyncIterable<readonly IndexedSession[]> {
     const pattern = `${escapeGlob(this.#prefix)}*`;

@@ -241,6 +241,14 @@ export interface UserIndexStore extends Store {
    */
   endSessions(userId: string, ids: readonly string[]): Promise<number>;
   /**
+   * Ends, as {@link UserIndexStore.endSessions} does, every session the user's index holds but
+   * those in `except`, whether or not a listing would show it (one being moved, or just moved, is
+   * ended with the id it went to). This is "log out everywhere": once it resolves, no session of
+   * the user that was indexed when it was called can be used. Resolves how many stored sessions
+   * it ended.
+   */
+  endUserSessions(userId: string, except: readonly string[]): Promise<number>;
+  /**
    * Every live session, in batches, users' or not: for tooling (counting, listing). Walks the
    * whole store without blocking it (SCAN on each Redis primary), so a session created or ended
    * meanwhile may or may not be seen.
@@ -253,7 +261,7 @@ const STORE_METHODS = ['load', 'create', 'update', 'increment', 'move', 'destroy
 /** Whether `store` keeps a user index ({@link UserIndexStore}). */
 export function hasUserIndex(store: Store): store is UserIndexStore {
   const record = store as unknown as Record<string, unknown>;
-  return typeof record.userSessions === 'function' && typeof record.endSessions === 'function' && typeof record.scanSessions === 'function';
+  return ['userSessions', 'endSessions', 'endUserSessions', 'scanSessions'].every((name) => typeof record[name] === 'function');
 }
 
 /** Whether `value` has every method of {@link Store}. */
