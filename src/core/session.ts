@@ -196,6 +196,9 @@ export interface SessionRuntime {
   readonly backing: Store;
 }
 
+/** The extra metadata of a session that holds none. */
+const NO_EXTRA: ReadonlyMap<string, string> = new Map();
+
 /** Longest user agent kept with `recordClient`, in characters; longer ones are cut. */
 const MAX_USER_AGENT = 512;
 /** Longest client address kept with `recordClient` (an IPv6 address with a zone fits). */
@@ -353,7 +356,7 @@ export class RequestSession implements Session<UntypedSessionData> {
   /** The user the session is signed in as, once known. */
   #user: string | undefined;
   /** latchkey's metadata fields beyond created-at and last-seen that the stored session holds, as last known. */
-  #extra = new Map<string, string>();
+  #extra: ReadonlyMap<string, string> = NO_EXTRA;
   /** Operations that reach the store run one after another, in call order (none yet: undefined). */
   #queue: Promise<unknown> | undefined;
   #cookie: CookieAction = NO_COOKIE;
@@ -527,17 +530,19 @@ export class RequestSession implements Session<UntypedSessionData> {
     this.#existed = false;
     this.#data = new Map();
     this.#user = undefined;
-    this.#extra = new Map();
+    this.#extra = NO_EXTRA;
   }
 
   /** Notes latchkey's extra metadata of a stored session: its user, and client details. */
   #known(fields: ReadonlyMap<string, string>): void {
-    this.#extra = new Map();
+    // Read on every load: no allocation for a session that has none of them.
+    let extra: Map<string, string> | undefined;
     for (const name of UNCOUNTED_FIELDS) {
       const value = fields.get(name);
-      if (value !== undefined) this.#extra.set(name, value);
+      if (value !== undefined) (extra ??= new Map()).set(name, value);
     }
-    this.#user = this.#extra.get(USER_FIELD);
+    this.#extra = extra ?? NO_EXTRA;
+    this.#user = extra?.get(USER_FIELD);
   }
 
   /** The client's user agent and IP as fields to store, with `recordClient`; none without. */
@@ -605,7 +610,7 @@ export class RequestSession implements Session<UntypedSessionData> {
     const client = this.#clientFields().filter(([field, value]) => this.#extra.get(field) !== value);
     try {
       refreshed = await this.#rt.store.update(sid, [[LAST_SEEN, String(now)], ...client], [], this.#expiry(now), NO_LIMITS);
-      if (refreshed) for (const [field, value] of client) this.#extra.set(field, value);
+      if (refreshed && client.length > 0) this.#extra = new Map([...this.#extra, ...client]);
     } catch (error) {
       if (!isSessionError(error, 'SESSION_GONE')) throw error;
       refreshed = false;
