@@ -35,14 +35,15 @@ app.get('/login', async (req, res) => {
 app.post('/login', express.urlencoded({ extended: false }), async (req, res) => {
   await checkCsrf(req.session, req.method, req.body?._csrf);
   // ... check the user's credentials here ...
-  await req.session.regenerate();
+  // A new session id, bound to the user: listUserSessions and revokeUserSessions find it.
+  await req.session.login(String(req.body.name));
   await req.session.set('name', String(req.body.name));
   res.redirect('/');
 });
 
 app.post('/logout', express.urlencoded({ extended: false }), async (req, res) => {
   await checkCsrf(req.session, req.method, req.body?._csrf);
-  await req.session.destroy();
+  await req.session.logout();
   res.redirect('/');
 });
 
