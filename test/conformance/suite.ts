@@ -821,6 +821,17 @@ export function conformance(storeName: string, hosts: readonly AppHost[] = ADAPT
           assert.deepEqual(await thief.json('/whoami'), anonymous, 'a handle used as a cookie finds nothing');
         });
 
+        it('lists every one of ten sessions that logged in at once', async () => {
+          await start();
+          const browsers = Array.from({ length: 10 }, () => new Browser(running().url));
+          await Promise.all(browsers.map((browser) => browser.json('/login?user=alice', POST)));
+          const cookies = browsers.map((browser) => browser.cookie as string);
+          assert.equal(new Set(cookies).size, 10);
+          const listed = (await devices(browsers[0] as Browser)).devices;
+          assert.deepEqual(listed.map((device) => device.handle).sort(), cookies.map(handleOf).sort());
+          assert.deepEqual(await sut.userIndex('alice'), cookies.map(storageIdOfCookie).sort());
+        });
+
         it('maxSessionsPerUser: a login past it revokes the oldest sessions, never the one logging in', async () => {
           await start({ maxSessionsPerUser: 2 });
           const first = await signedIn('alice');
