@@ -3,7 +3,7 @@
 // it in the test process, and test/runtimes/app.ts runs it in Bun and Deno.
 import type { IncomingMessage } from 'node:http';
 import { Hono } from 'hono';
-import { isSessionError, type Session, type SessionOptions, type Store } from '../../src/index.js';
+import { hasUserIndex, isSessionError, type SessionAdmin, type Session, type SessionOptions, type Store, type UserIndexStore } from '../../src/index.js';
 import { session as honoSession, type HonoSessionMiddleware } from '../../src/adapters/hono.js';
 import { defaultErrorHandler, withSession, type NodeSessionListener } from '../../src/adapters/node.js';
 
@@ -45,6 +45,17 @@ export class CountingStore implements Store {
   readonly inner: Store;
   constructor(inner: Store) {
     this.inner = inner;
+    // The user index is optional: this wrapper has one only when the wrapped store has, so that
+    // hasUserIndex() tells of it what it would tell of the store.
+    if (hasUserIndex(inner)) {
+      const index: Pick<UserIndexStore, 'userSessions' | 'endSessions' | 'endUserSessions' | 'scanSessions'> = {
+        userSessions: (...args) => (this.#count('userSessions'), inner.userSessions(...args)),
+        endSessions: (...args) => (this.#count('endSessions'), inner.endSessions(...args)),
+        endUserSessions: (...args) => (this.#count('endUserSessions'), inner.endUserSessions(...args)),
+        scanSessions: () => (this.#count('scanSessions'), inner.scanSessions()),
+      };
+      Object.assign(this, index);
+    }
   }
   #count(op: string): void {
     this.calls++;
@@ -142,6 +153,7 @@ export class ConformanceApp {
   readonly #late: Array<Promise<unknown>> = [];
   readonly #invalidCookies: string[] = [];
   readonly #secureCalls: string[] = [];
+  #admin: SessionAdmin | undefined;
 
   /** An app on `store` (wrapped to count operations) with the options of `spec`; `peek` backs `/setpeek`. */
   constructor(store: Store, spec: AppSpec, peek: Peek) {
@@ -159,6 +171,20 @@ export class ConformanceApp {
     }
     if (recordInvalidCookies) this.options.onInvalidCookie = (reason) => void this.#invalidCookies.push(reason);
     this.routes = routes(this, peek);
+  }
+
+  /**
+   * Gives the routes the {@link SessionAdmin} of the app's middleware, as the app reaches it
+   * (`middleware.manager.admin`), once the app is built around {@link ConformanceApp.routes}.
+   */
+  useAdmin(admin: SessionAdmin): void {
+    this.#admin = admin;
+  }
+
+  /** The admin given to {@link ConformanceApp.useAdmin}. */
+  get admin(): SessionAdmin {
+    if (this.#admin === undefined) throw new Error('the app was started without useAdmin(): the routes of sessions per user need it');
+    return this.#admin;
   }
 
   /** The gate `/hold?gate=<name>` and `/holdBlind?gate=<name>` wait at. */
@@ -286,6 +312,28 @@ function routes(app: ConformanceApp, peek: Peek): Record<string, Route> {
       await gate.released;
       await s.set('late', 1);
       return { id: s.id ?? null };
+    },
+    // Sessions per user: what a "Your devices" page does, with the middleware's admin.
+    login: async (s, q) => {
+      await s.login(param(q, 'user'));
+      return { id: s.id ?? null, userId: (await s.userId()) ?? null };
+    },
+    whoami: async (s) => ({ userId: (await s.userId()) ?? null, id: s.id ?? null, all: await s.all() }),
+    logout: async (s) => {
+      await s.logout();
+      return { id: s.id ?? null };
+    },
+    devices: async (s) => {
+      const userId = await s.userId();
+      return { userId: userId ?? null, devices: userId === undefined ? [] : await app.admin.listUserSessions(userId, { current: s }) };
+    },
+    revoke: async (s, q) => {
+      const userId = await s.userId();
+      return { revoked: userId !== undefined && (await app.admin.revokeSession(userId, param(q, 'handle'))) };
+    },
+    revokeOthers: async (s) => {
+      const userId = await s.userId();
+      return { revoked: userId === undefined ? 0 : await app.admin.revokeUserSessions(userId, { except: s }) };
     },
   };
 }

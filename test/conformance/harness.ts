@@ -13,9 +13,10 @@ import { createServer as createHttpsServer, request as httpsRequest, Server as H
 import { readFileSync } from 'node:fs';
 import { createClient } from 'redis';
 import { Redis } from 'ioredis';
-import { LAST_SEEN_FIELD, MemoryStore, RedisStore, STATE_FIELD, type Session, type SessionOptions } from '../../src/index.js';
+import { LAST_SEEN_FIELD, MemoryStore, RedisStore, SessionAdmin, STATE_FIELD, type Session, type SessionOptions } from '../../src/index.js';
 import { sessionHandle, storageId as storageIdOf } from '../../src/core/id.js';
 import { BYTES_FIELD } from '../../src/stores/redis.js';
+import { UNCOUNTED_FIELDS } from '../../src/stores/store.js';
 import { session as expressSession } from '../../src/adapters/express.js';
 import { session as fastifySession } from '../../src/adapters/fastify.js';
 import { session as koaSession } from '../../src/adapters/koa.js';
@@ -43,6 +44,8 @@ export interface App {
   readonly url: string;
   /** Errors that reached the framework's own error path (handler, hook or event), in order. */
   readonly errors: unknown[];
+  /** Sessions by user, as the app reaches them: its middleware's `manager.admin`. */
+  readonly admin: SessionAdmin;
   close(): Promise<void>;
 }
 
@@ -65,14 +68,20 @@ export interface AdapterHarness {
   start(options: SessionOptions, routes: Record<string, Route>, tls?: Tls): Promise<App>;
 }
 
-/** Waits for `server` to listen; the app it serves is closed by `closeApp` after the server. */
-async function listen(server: Server, errors: unknown[], closeApp: () => Promise<void>): Promise<App> {
+/**
+ * Waits for `server` to listen; the app it serves is closed by `closeApp` after the server.
+ * `admin` gives the app's {@link SessionAdmin}.
+ */
+async function listen(server: Server, errors: unknown[], admin: () => SessionAdmin, closeApp: () => Promise<void>): Promise<App> {
   if (!server.listening) await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
   const scheme = server instanceof HttpsServer ? 'https' : 'http';
   return {
     url: `${scheme}://127.0.0.1:${port}`,
     errors,
+    get admin() {
+      return admin();
+    },
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -101,7 +110,7 @@ const hono: AdapterHarness = {
       hostname: '127.0.0.1',
       ...(tls && { createServer: createHttpsServer, serverOptions: tls }),
     }) as Server;
-    return listen(server, errors, () => middleware.close());
+    return listen(server, errors, () => middleware.manager.admin, () => middleware.close());
   },
 };
 
@@ -135,7 +144,7 @@ function expressHarness(name: string, createApp: typeof express5, catchErrors: b
         next(error);
       });
       const server = tls ? createHttpsServer(tls, app).listen(0, '127.0.0.1') : app.listen(0, '127.0.0.1');
-      return listen(server, errors, () => middleware.close());
+      return listen(server, errors, () => middleware.manager.admin, () => middleware.close());
     },
   };
 }
@@ -161,8 +170,16 @@ const fastify: AdapterHarness = {
       return reply.code(status).type(type).send(body);
     });
     await app.listen({ port: 0, host: '127.0.0.1' });
+    // The plugin keeps its manager to itself: a Fastify app builds its admin on the store it gave
+    // the plugin, as the README says.
+    const { store } = options;
+    const admin = store && new SessionAdmin({ store });
+    const adminOf = (): SessionAdmin => {
+      if (!admin) throw new Error('the Fastify plugin exposes no manager: give the app a store to build a SessionAdmin on');
+      return admin;
+    };
     // app.close() closes the server and, through the plugin's onClose hook, the session manager.
-    return listen(app.server as Server, errors, () => app.close());
+    return listen(app.server as Server, errors, adminOf, () => app.close());
   },
 };
 
@@ -194,7 +211,7 @@ function koaHarness(name: string, Application: typeof Koa): AdapterHarness {
         ctx.body = body;
       });
       const server = tls ? createHttpsServer(tls, app.callback()).listen(0, '127.0.0.1') : app.listen(0, '127.0.0.1');
-      return listen(server, errors, () => middleware.close());
+      return listen(server, errors, () => middleware.manager.admin, () => middleware.close());
     },
   };
 }
@@ -205,7 +222,7 @@ const node: AdapterHarness = {
     const errors: unknown[] = [];
     const listener = nodeListener(options, routes, errors);
     const server = tls ? createHttpsServer(tls, listener) : createServer(listener);
-    return listen(server.listen(0, '127.0.0.1'), errors, () => listener.close());
+    return listen(server.listen(0, '127.0.0.1'), errors, () => listener.manager.admin, () => listener.close());
   },
 };
 
@@ -264,6 +281,7 @@ export function inProcess(adapter: AdapterHarness): AppHost {
       };
       const conformanceApp = new ConformanceApp(sut.store, spec, peek);
       const app = await adapter.start(conformanceApp.options, conformanceApp.routes, tls ? TEST_TLS : undefined);
+      conformanceApp.useAdmin(app.admin);
       return {
         url: app.url,
         observed: () => conformanceApp.observed(app.errors),
@@ -297,8 +315,13 @@ export interface StoreUnderTest {
   ttlMs(id: string): Promise<number>;
   /** Sets the time to live of that session (to see a refresh). */
   setTtlMs(id: string, ms: number): Promise<void>;
-  /** Every session key in the store, prefix included (not the marks of sessions that ended). */
+  /** Every session key in the store, prefix included (not the marks of sessions that ended, nor users' indexes). */
   keys(): Promise<string[]>;
+  /**
+   * The storage ids in the index of `userId`, sorted: on Redis, the fields of its hash
+   * (`session:user:<userId>`) as they are; for MemoryStore, what its `userSessions()` finds.
+   */
+  userIndex(userId: string): Promise<string[]>;
   /** The Redis server behind the store, when there is one. */
   readonly redis: RedisServer | undefined;
   /** Empties the store and resets counters. */
@@ -308,10 +331,15 @@ export interface StoreUnderTest {
 
 const PREFIX = 'session:';
 
+/** The storage id (the Redis key after the prefix) of the session with this cookie value (`<id>` or `<id>.<signature>`). */
+export function storageIdOfCookie(cookie: string): string {
+  const dot = cookie.indexOf('.');
+  return storageIdOf(dot < 0 ? cookie : cookie.slice(0, dot));
+}
+
 /** The public handle (`session.id`) of the session with this cookie value (`<id>` or `<id>.<signature>`). */
 export function handleOf(cookie: string): string {
-  const dot = cookie.indexOf('.');
-  return sessionHandle(storageIdOf(dot < 0 ? cookie : cookie.slice(0, dot)));
+  return sessionHandle(storageIdOfCookie(cookie));
 }
 
 /** Finds the storage id whose handle is `handle` among the store's keys. */
@@ -341,14 +369,16 @@ async function redisBacked(name: string, connect: (url: string) => Promise<{ cli
       map.delete(BYTES_FIELD);
       let bytes = 0;
       for (const [field, value] of map) if (field !== STATE_FIELD) bytes += Buffer.byteLength(field) + Buffer.byteLength(value);
-      const fields = [...map.keys()].filter((field) => field !== STATE_FIELD).length;
+      // The user and client fields count towards the bytes, not the fields (see UNCOUNTED_FIELDS).
+      const fields = [...map.keys()].filter((field) => field !== STATE_FIELD && !(UNCOUNTED_FIELDS as readonly string[]).includes(field)).length;
       assert.equal(tally, `${bytes}/${fields}/${map.get(LAST_SEEN_FIELD) ?? ''}`, `the tally of ${redisKey} is the size of its fields`);
     }
     return map;
   };
-  // A key holding only the mark that its session ended (see ENDED_GRACE_MS) is not a session.
+  // A key holding only the mark that its session ended (see ENDED_GRACE_MS) is not a session, and
+  // neither is a user's index (a ':' after the prefix, which session keys never have).
   const keys = async (): Promise<string[]> => {
-    const all = (await redis.command('KEYS', '*')) as string[];
+    const all = ((await redis.command('KEYS', '*')) as string[]).filter((each) => !each.slice(PREFIX.length).includes(':'));
     const states = await Promise.all(all.map((each) => redis.command('HGET', each, STATE_FIELD)));
     return all.filter((_, i) => states[i] !== 'e').sort();
   };
@@ -365,6 +395,7 @@ async function redisBacked(name: string, connect: (url: string) => Promise<{ cli
     ttlMs: async (id) => Number(await redis.command('PTTL', key(id))),
     setTtlMs: async (id, ms) => void (await redis.command('PEXPIRE', key(id), String(ms))),
     keys,
+    userIndex: async (userId) => ((await redis.command('HKEYS', `${PREFIX}user:${userId}`)) as string[]).sort(),
     async reset() {
       await redis.command('FLUSHALL');
       await redis.resetStats();
@@ -412,6 +443,7 @@ export const STORES: Record<string, () => Promise<StoreUnderTest>> = {
         await memory.update(storageIdOf(id), [], [], { ttlMs: ms, maxAgeMs: null, now: Date.now() }, { maxFields: 1e6, maxBytes: 1e9 });
       },
       keys: async () => memory.ids().map((id) => PREFIX + id).sort(),
+      userIndex: async (userId) => (await memory.userSessions(userId)).map((session) => session.id).sort(),
       async reset() {
         await memory.close();
         store.calls = 0;

@@ -9,6 +9,7 @@ import {
   handleOf,
   inProcess,
   parseSetCookie,
+  storageIdOfCookie,
   STORES,
   tlsGet,
   watchUnhandled,
@@ -16,6 +17,31 @@ import {
   type HostedApp,
   type StoreUnderTest,
 } from './harness.js';
+
+/** A session as `/devices` lists it: `listUserSessions` through JSON. */
+interface Device {
+  readonly handle: string;
+  readonly userId: string;
+  readonly createdAt: string;
+  readonly lastSeenAt: string;
+  readonly userAgent?: string;
+  readonly ip?: string;
+  readonly current: boolean;
+}
+
+/** What `/devices` answers. */
+interface Devices {
+  readonly userId: string | null;
+  readonly devices: readonly Device[];
+}
+
+const POST: RequestInit = { method: 'POST' };
+
+/** The fields of a listed session without `recordClient`: nothing that could name a token or the app's data. */
+const DEVICE_FIELDS = ['createdAt', 'current', 'handle', 'lastSeenAt', 'userId'];
+
+/** The addresses a client on this machine has, as the frameworks report a loopback peer. */
+const LOOPBACK = ['127.0.0.1', '::1', '::ffff:127.0.0.1'];
 
 /**
  * The behaviour every adapter must show with the store `storeName`: one suite, run unchanged
@@ -628,6 +654,211 @@ export function conformance(storeName: string, hosts: readonly AppHost[] = ADAPT
           const view = (await browser.json('/view')) as { all: object; size: number };
           assert.deepEqual(view.all, { ':c': 'mine', '::x': 1, plain: 2 });
           assert.equal(view.size, 3);
+        });
+      });
+
+      describe('sessions per user', () => {
+        /** A new browser of the running app, signed in as `user`. */
+        async function signedIn(user: string): Promise<Browser> {
+          const browser = new Browser(running().url);
+          await browser.json(`/login?user=${encodeURIComponent(user)}`, POST);
+          assert.ok(browser.cookie, `${user} got a cookie`);
+          return browser;
+        }
+
+        async function devices(browser: Browser): Promise<Devices> {
+          return (await browser.json('/devices')) as Devices;
+        }
+
+        const anonymous = { userId: null, id: null, all: {} };
+
+        it('login() moves the session to a new id, keeps its data and binds the user; a visitor gets a session holding only the user', async () => {
+          const { browser, id } = await withSession();
+          const response = await browser.get('/login?user=alice', POST);
+          assert.equal(response.status, 200);
+          assert.equal(response.setCookie.length, 1, 'the new id goes to the browser');
+          const cookie = browser.cookie as string;
+          assert.notEqual(cookie, id, 'a new id');
+          assert.deepEqual(JSON.parse(response.body), { id: handleOf(cookie), userId: 'alice' });
+          assert.equal(await sut.hash(id), null, 'the id from before the login is dead');
+          const hash = await sut.hash(cookie);
+          assert.equal(hash?.get(':u'), 'alice');
+          assert.equal(hash?.get('a'), '1');
+          assert.deepEqual(await browser.json('/whoami'), { userId: 'alice', id: handleOf(cookie), all: { a: 1 } });
+          assert.deepEqual(await sut.userIndex('alice'), [storageIdOfCookie(cookie)], "the user's index holds the new id");
+          const old = new Browser(browser.base);
+          old.cookie = id;
+          assert.deepEqual(await old.json('/whoami'), anonymous, 'the old cookie finds nothing');
+
+          const visitor = await signedIn('42');
+          assert.deepEqual(await visitor.json('/whoami'), { userId: '42', id: handleOf(visitor.cookie as string), all: {} });
+          assert.deepEqual(await sut.userIndex('42'), [storageIdOfCookie(visitor.cookie as string)]);
+        });
+
+        it("ends a session revoked by handle: its request under way fails its write, and its next request is anonymous, without its data", async () => {
+          await start();
+          const a = await signedIn('alice');
+          const b = await signedIn('alice');
+          await b.json('/set?key=cart&value=3');
+          const bCookie = b.cookie as string;
+          const listed = (await devices(a)).devices.find((device) => !device.current);
+          assert.equal(listed?.handle, handleOf(bCookie), "A finds B's session in its list");
+
+          const gate = running().gate('revoked');
+          const held = b.get('/hold?gate=revoked');
+          await gate.reached;
+          assert.deepEqual(await a.json(`/revoke?handle=${listed.handle}`, POST), { revoked: true });
+          await gate.release();
+          const late = await held;
+          assert.equal(late.status, 409, 'the write B had under way fails with SESSION_GONE');
+          assert.deepEqual(late.setCookie, []);
+
+          const next = await b.get('/whoami');
+          assert.deepEqual(JSON.parse(next.body), anonymous, 'B is anonymous, and has no session data');
+          assert.deepEqual(next.setCookie, []);
+          assert.equal(await sut.hash(bCookie), null, "B's session is gone from the store");
+          assert.deepEqual(await a.json('/whoami'), { userId: 'alice', id: handleOf(a.cookie as string), all: {} }, 'A is still signed in');
+          assert.deepEqual((await devices(a)).devices.map((device) => device.handle), [handleOf(a.cookie as string)]);
+          assert.deepEqual(await sut.userIndex('alice'), [storageIdOfCookie(a.cookie as string)]);
+          assert.deepEqual(await a.json(`/revoke?handle=${listed.handle}`, POST), { revoked: false }, 'a second revocation ends nothing');
+        });
+
+        it("cannot revoke another user's session by its handle", async () => {
+          await start();
+          const alice = await signedIn('alice');
+          const bob = await signedIn('bob');
+          assert.deepEqual(await alice.json(`/revoke?handle=${handleOf(bob.cookie as string)}`, POST), { revoked: false });
+          assert.deepEqual(await bob.json('/whoami'), { userId: 'bob', id: handleOf(bob.cookie as string), all: {} });
+          assert.deepEqual(await sut.userIndex('bob'), [storageIdOfCookie(bob.cookie as string)]);
+        });
+
+        it('revokeUserSessions with except: the session ends every other session of the user and keeps the current one', async () => {
+          await start();
+          const a = await signedIn('alice');
+          const others = [await signedIn('alice'), await signedIn('alice')];
+          const bob = await signedIn('bob');
+          const aCookie = a.cookie as string;
+          const response = await a.get('/revokeOthers', POST);
+          assert.deepEqual(JSON.parse(response.body), { revoked: 2 });
+          assert.deepEqual(response.setCookie, [], 'the current session keeps its id');
+          assert.equal(a.cookie, aCookie);
+          assert.deepEqual(await a.json('/whoami'), { userId: 'alice', id: handleOf(aCookie), all: {} });
+          for (const other of others) assert.deepEqual(await other.json('/whoami'), anonymous);
+          assert.deepEqual(await bob.json('/whoami'), { userId: 'bob', id: handleOf(bob.cookie as string), all: {} }, 'other users are left alone');
+          const listed = (await devices(a)).devices;
+          assert.deepEqual(listed.map((device) => [device.handle, device.current]), [[handleOf(aCookie), true]]);
+          assert.deepEqual(await sut.userIndex('alice'), [storageIdOfCookie(aCookie)]);
+        });
+
+        it('logout() ends the session, clears the cookie and takes the session off the list', async () => {
+          await start();
+          const a = await signedIn('alice');
+          const b = await signedIn('alice');
+          const bCookie = b.cookie as string;
+          assert.equal((await devices(a)).devices.length, 2);
+          const response = await b.get('/logout', POST);
+          assert.equal(response.status, 200);
+          const cleared = parseSetCookie(response.setCookie[0] as string);
+          assert.deepEqual([cleared.value, cleared.attributes.get('max-age')], ['', '0']);
+          assert.equal(b.cookie, undefined);
+          assert.equal(await sut.hash(bCookie), null);
+          assert.deepEqual((await devices(a)).devices.map((device) => device.handle), [handleOf(a.cookie as string)]);
+          assert.deepEqual(await sut.userIndex('alice'), [storageIdOfCookie(a.cookie as string)], 'the index entry went with it');
+          b.cookie = bCookie;
+          assert.deepEqual(await b.json('/whoami'), anonymous, 'the old cookie finds nothing');
+        });
+
+        it('lists the sessions oldest first, flags the current one, and gives their creation and last-seen times', async () => {
+          const started = Date.now();
+          await start();
+          const a = await signedIn('alice');
+          // Two logins in one millisecond would be ordered by handle instead.
+          await sleep(5);
+          const b = await signedIn('alice');
+          const ended = Date.now();
+          const expected = [handleOf(a.cookie as string), handleOf(b.cookie as string)];
+          const fromA = (await devices(a)).devices;
+          const fromB = (await devices(b)).devices;
+          assert.deepEqual(fromA.map((device) => device.handle), expected);
+          assert.deepEqual(fromB.map((device) => device.handle), expected);
+          assert.deepEqual(fromA.map((device) => device.current), [true, false]);
+          assert.deepEqual(fromB.map((device) => device.current), [false, true]);
+          for (const device of fromA) {
+            assert.deepEqual(Object.keys(device).sort(), DEVICE_FIELDS, 'no client details without recordClient');
+            assert.equal(device.userId, 'alice');
+            const createdAt = Date.parse(device.createdAt);
+            const lastSeenAt = Date.parse(device.lastSeenAt);
+            assert.ok(createdAt >= started && createdAt <= ended, `created ${device.createdAt}`);
+            assert.ok(lastSeenAt >= createdAt && lastSeenAt <= Date.now(), `last seen ${device.lastSeenAt}`);
+          }
+          assert.ok(Date.parse(fromA[0]?.createdAt ?? '') < Date.parse(fromA[1]?.createdAt ?? ''), 'A started first');
+          assert.deepEqual(await new Browser(a.base).json('/devices'), { userId: null, devices: [] }, 'a visitor has none');
+        });
+
+        it('shows handles, never a token: no cookie value, signature, storage id or session data in the list', async () => {
+          const browser = await start({ secrets: ['a secret of at least thirty-two characters'] });
+          await browser.json('/set?key=note&value="private note"');
+          await browser.json('/login?user=alice', POST);
+          const other = await signedIn('alice');
+          const response = await browser.get('/devices');
+          const listed = (JSON.parse(response.body) as Devices).devices;
+          assert.equal(listed.length, 2);
+          for (const cookie of [browser.cookie as string, other.cookie as string]) {
+            const [id = '', signature = ''] = cookie.split('.');
+            assert.ok(signature !== '', 'signed cookies');
+            for (const secret of [cookie, id, signature, storageIdOfCookie(cookie)]) {
+              assert.ok(!response.body.includes(secret), `the list holds no part of a token or key: ${secret}`);
+            }
+            assert.ok(listed.some((device) => device.handle === handleOf(cookie)), 'each session is listed by its handle');
+          }
+          for (const device of listed) {
+            assert.match(device.handle, /^[\w-]{22}$/);
+            assert.deepEqual(Object.keys(device).sort(), DEVICE_FIELDS);
+          }
+          assert.ok(!response.body.includes('private note'), "nor the session's data");
+          const thief = new Browser(browser.base);
+          thief.cookie = listed[0]?.handle;
+          assert.deepEqual(await thief.json('/whoami'), anonymous, 'a handle used as a cookie finds nothing');
+        });
+
+        it('lists every one of ten sessions that logged in at once', async () => {
+          await start();
+          const browsers = Array.from({ length: 10 }, () => new Browser(running().url));
+          await Promise.all(browsers.map((browser) => browser.json('/login?user=alice', POST)));
+          const cookies = browsers.map((browser) => browser.cookie as string);
+          assert.equal(new Set(cookies).size, 10);
+          const listed = (await devices(browsers[0] as Browser)).devices;
+          assert.deepEqual(listed.map((device) => device.handle).sort(), cookies.map(handleOf).sort());
+          assert.deepEqual(await sut.userIndex('alice'), cookies.map(storageIdOfCookie).sort());
+        });
+
+        it('maxSessionsPerUser: a login past it revokes the oldest sessions, never the one logging in', async () => {
+          await start({ maxSessionsPerUser: 2 });
+          const first = await signedIn('alice');
+          await sleep(5);
+          const second = await signedIn('alice');
+          await sleep(5);
+          const third = await signedIn('alice');
+          assert.deepEqual(await first.json('/whoami'), anonymous, 'the oldest was signed out');
+          for (const browser of [second, third]) {
+            assert.equal(((await browser.json('/whoami')) as { userId: string }).userId, 'alice');
+          }
+          assert.deepEqual((await devices(third)).devices.map((device) => device.handle), [second, third].map((browser) => handleOf(browser.cookie as string)));
+          assert.deepEqual(await sut.userIndex('alice'), [second, third].map((browser) => storageIdOfCookie(browser.cookie as string)).sort());
+        });
+
+        it('recordClient: the list shows the user agent and the address the request came from', async () => {
+          await start({ recordClient: true });
+          const browser = new Browser(running().url);
+          await browser.json('/login?user=alice', { method: 'POST', headers: { 'user-agent': 'ConformanceBrowser/1.0', 'x-forwarded-for': '203.0.113.9' } });
+          const [device] = (await devices(browser)).devices;
+          assert.equal(device?.userAgent, 'ConformanceBrowser/1.0');
+          // Where the adapter knows the peer (every one on Node; see test/adapters/client-ip.test.ts),
+          // it is this machine; never an address the request made up.
+          if (device?.ip !== undefined) assert.ok(LOOPBACK.includes(device.ip), `ip ${device.ip}`);
+          const hash = await sut.hash(browser.cookie as string);
+          assert.equal(hash?.get(':a'), 'ConformanceBrowser/1.0');
+          assert.equal(hash?.get(':i'), device?.ip);
         });
       });
 

@@ -116,10 +116,12 @@ async function start({ adapter, spec, tls }: StartRequest): Promise<{ id: string
   let closeApp: () => Promise<void>;
   if (adapter === 'hono') {
     const { app: hono, middleware } = honoApp(app.options, app.routes, errors);
+    app.useAdmin(middleware.manager.admin);
     server = await serveFetch(hono.fetch, tls);
     closeApp = () => middleware.close();
   } else {
     const listener = nodeListener(app.options, app.routes, errors);
+    app.useAdmin(listener.manager.admin);
     server = await serveNode(listener, tls);
     closeApp = () => listener.close();
   }
