@@ -6,12 +6,19 @@ import { SessionManager } from '../core/manager.js';
 import type { SessionOptions } from '../core/options.js';
 // Session from the package's root, not core/: so an app that imports only this adapter still
 // loads the module that `declare module 'latchkey'` augments (see SessionData).
-import type { Session, SessionHandle } from '../index.js';
+import type { Session, SessionAdmin, SessionHandle } from '../index.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** The session of this request, set by latchkey's `session` plugin. */
     session: Session;
+  }
+  interface FastifyInstance {
+    /**
+     * Sessions by user (list, revoke) on the plugin's store, set by latchkey's `session` plugin;
+     * under `${keyword}Admin` for another keyword.
+     */
+    sessionAdmin: SessionAdmin;
   }
 }
 
@@ -48,6 +55,7 @@ const plugin: FastifyPluginAsync<SessionOptions<FastifyRequest>> = async (fastif
   try {
     fastify.decorateRequest(keyword, null);
     fastify.decorateRequest(handleKey, null);
+    fastify.decorate(`${keyword}Admin`, manager.admin);
   } catch (error) {
     // Registered twice in one context (or the keyword is taken): don't leave a connection open.
     await manager.close();

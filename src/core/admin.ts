@@ -124,11 +124,11 @@ function indexOf(store: Store): UserIndexStore {
 }
 
 /**
- * Revokes the oldest sessions of `userId` beyond `max`, never `keep` (the storage id of the session
- * that just logged in). Called after a login has indexed its session.
+ * Reads the user's index, which removes entries of sessions that ended, and revokes the oldest
+ * sessions beyond `max`, never `keep` (the storage id of the session that just logged in). Called
+ * after a login has indexed its session.
  */
-export async function trimUserSessions(store: Store, userId: string, keep: string, max: number): Promise<void> {
-  const index = indexOf(store);
+export async function trimUserSessions(index: UserIndexStore, userId: string, keep: string, max: number): Promise<void> {
   const sessions = (await index.userSessions(userId)).sort(byAge);
   const excess = sessions.length - max;
   if (excess <= 0) return;

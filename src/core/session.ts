@@ -9,6 +9,7 @@ import { publishCookieRefused, publishLifecycle, publishLimitExceeded, type Limi
 import {
   CLIENT_IP_FIELD,
   CREATED_AT_FIELD,
+  hasUserIndex,
   LAST_SEEN_FIELD,
   NO_LIMITS,
   UNCOUNTED_FIELDS,
@@ -891,8 +892,10 @@ export class RequestSession implements Session<UntypedSessionData> {
       // No session (or the cookie's was unknown): a new one, holding only the user.
       sid ??= await this.#create(new Map(), user);
       publishLifecycle('logged-in');
-      const max = this.#rt.options.maxSessionsPerUser;
-      if (max !== null) await trimUserSessions(this.#rt.backing, user, sid, max);
+      // The user's index is read at each login: entries of sessions that ended go, and with
+      // maxSessionsPerUser the oldest sessions past it too.
+      const { backing, options } = this.#rt;
+      if (hasUserIndex(backing)) await trimUserSessions(backing, user, sid, options.maxSessionsPerUser ?? Infinity);
     });
   }
 

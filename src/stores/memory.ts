@@ -55,6 +55,8 @@ interface Entry {
   ended?: true;
   /** For an ended entry: the id the session was moved to, if it was moved rather than destroyed. */
   movedTo?: string;
+  /** For an ended entry: whether it was revoked (writes to it find no session, rather than fail). */
+  revoked?: true;
 }
 
 /** The metadata fields of a stored session. */
@@ -299,6 +301,7 @@ export class MemoryStore implements UserIndexStore {
    */
   #writable(id: string): Entry | undefined {
     const entry = this.#live(id, true);
+    if (entry?.revoked) return undefined;
     if (entry?.ended) throw sessionEnded();
     return entry;
   }
@@ -307,10 +310,11 @@ export class MemoryStore implements UserIndexStore {
    * Replaces `id` with the mark that it ended, kept for {@link ENDED_GRACE_MS}. Marks hold no
    * data: they count against `maxSessions` only.
    */
-  #end(id: string, movedTo?: string): void {
+  #end(id: string, movedTo?: string, revoked?: true): void {
     this.#delete(id);
     const entry: Entry = { fields: new Map(), expiresAt: Date.now() + ENDED_GRACE_MS, bytes: 0, dataBytes: 0, ended: true };
     if (movedTo !== undefined) entry.movedTo = movedTo;
+    if (revoked) entry.revoked = true;
     this.#sessions.set(id, entry);
   }
 
@@ -389,7 +393,8 @@ export class MemoryStore implements UserIndexStore {
     if (entry === undefined) return null;
     const ttl = this.#ttl(from, entry, expiry);
     if (ttl === undefined) return null;
-    if (this.#live(to, false)) throw new SessionError('STORE_ERROR', 'the new id of a regenerated session exists already');
+    // Ids are random: only a revocation that ran first (following an earlier move's mark) holds the new one.
+    if (this.#live(to, false)) throw sessionEnded();
     const fields = new Map(entry.fields);
     for (const field of change.remove) fields.delete(field);
     for (const [field, value] of change.set) fields.set(field, value);
@@ -413,7 +418,7 @@ export class MemoryStore implements UserIndexStore {
     for (const id of [...(this.#users.get(userId) ?? [])]) {
       // Reading an expired entry deletes it, and its index entry with it.
       const entry = this.#live(id, false);
-      if (entry !== undefined && !entry.ended) found.push({ id, fields: metadataOf(entry.fields) });
+      if (entry !== undefined && !entry.ended && entry.fields.get(USER_FIELD) === userId) found.push({ id, fields: metadataOf(entry.fields) });
     }
     return found;
   }
@@ -431,8 +436,10 @@ export class MemoryStore implements UserIndexStore {
       const user = entry?.fields.get(USER_FIELD);
       if (user !== undefined && user !== userId) continue;
       if (entry?.movedTo !== undefined) pending.push(entry.movedTo);
-      if (entry !== undefined && !entry.ended) ended++;
-      this.#end(id);
+      // An id that ended already stays as it ended (see UserIndexStore.endSessions).
+      if (entry?.ended) continue;
+      if (entry !== undefined) ended++;
+      this.#end(id, undefined, true);
     }
     return ended;
   }

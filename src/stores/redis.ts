@@ -101,8 +101,8 @@ function chunked(command: string, from: string, to: string): string {
  * Checks the session without reading it whole: one `HMGET` of the store's state field, the
  * created-at and last-seen fields and the byte tally, into `meta`. For a missing session, or one
  * past its absolute lifetime or without a valid created-at field while one applies (which it
- * deletes), the script returns `gone`; for an ended session, or one another request is moving, a
- * GONE error. A mark left by a move that failed and could not clean up is removed once its
+ * deletes), or one revoked (see END_USER), the script returns `gone`; for an ended session, or
+ * one another request is moving, a GONE error. A mark left by a move that failed and could not clean up is removed once its
  * deadline passed. Leaves the TTL to set in `ttl`.
  */
 const head = (gone: string): string => `
@@ -110,6 +110,7 @@ local meta = redis.call('HMGET', KEYS[1], '${STATE_FIELD}', '${CREATED_AT_FIELD}
 local state, created = meta[1], meta[2]
 if not (state or created or meta[3] or meta[4]) and redis.call('EXISTS', KEYS[1]) == 0 then return ${gone} end
 local now = tonumber(ARGV[3])
+if state == 'r' then return ${gone} end
 if state then
   local deadline = string.match(state, '^m(%d+):')
   if not deadline or tonumber(deadline) > now then return redis.error_reply('GONE the session was ended') end
@@ -299,10 +300,13 @@ redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return user or 1`);
 
 /**
- * Ends a session of the user ARGV[1] as DESTROY does, whether or not it is stored (so that a
- * create or move still under way cannot make it later), unless it holds a session of another
- * user. Returns false for another user's session, else whether a session was stored (1 or 0) and
- * the id it was being moved, or was moved, to ('' for none).
+ * Revokes a session of the user ARGV[1]: its data goes, and a mark stays for ARGV[2] ms, whether or
+ * not it is stored (so that a move still under way cannot make it later), unless it holds a
+ * session of another user. The mark is 'r': unlike 'e', writes to the id find no session rather
+ * than fail, so the revoked browser, which was given no newer cookie, gets a new session at its
+ * next write (the core still fails the writes of requests that had seen the session). An id that
+ * had already ended keeps its 'e'. Returns false for another user's session, else whether a
+ * session was stored (1 or 0) and the id it was being moved, or was moved, to ('' for none).
  */
 const END_USER = new Script(`
 local meta = redis.call('HMGET', KEYS[1], '${USER_FIELD}', '${STATE_FIELD}')
@@ -311,8 +315,10 @@ if user and user ~= ARGV[1] then return false end
 local moved = state and (string.match(state, '^m%d+:(.+)$') or string.match(state, '^e:(.+)$')) or ''
 local live = 0
 if (not state or string.sub(state, 1, 1) == 'm') and redis.call('EXISTS', KEYS[1]) == 1 then live = 1 end
+local mark = 'r'
+if state and string.sub(state, 1, 1) == 'e' then mark = 'e' end
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], '${STATE_FIELD}', 'e')
+redis.call('HSET', KEYS[1], '${STATE_FIELD}', mark)
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return {live, moved}`);
 

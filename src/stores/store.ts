@@ -235,9 +235,16 @@ export interface UserIndexStore extends Store {
    */
   userSessions(userId: string): Promise<IndexedSession[]>;
   /**
-   * Ends each of `ids` as {@link Store.destroy} does, even one not (or not yet) stored, unless it
-   * holds a session of another user; and the ids they were being moved, or recently moved, to.
-   * Removes them from the user's index. Resolves how many stored sessions it ended.
+   * Revokes each of `ids`, even one not (or not yet) stored, unless it holds a session of another
+   * user; and the ids they were being moved, or recently moved, to. Removes them from the user's
+   * index. Resolves how many stored sessions it ended.
+   *
+   * A revoked id is ended as by {@link Store.destroy}, with one difference for the
+   * {@link ENDED_GRACE_MS} it stays known: `update`, `increment` and `move` find no session
+   * (resolve `false` or `null`) instead of rejecting with `SESSION_GONE`. The browser holding a
+   * revoked id was given no newer cookie, so its next request must be able to start a new session;
+   * requests that had seen the session alive still fail their writes, as latchkey knows they saw
+   * it. An id that had already ended (destroyed or moved) stays ended as it was.
    */
   endSessions(userId: string, ids: readonly string[]): Promise<number>;
   /**

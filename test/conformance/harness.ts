@@ -13,7 +13,8 @@ import { createServer as createHttpsServer, request as httpsRequest, Server as H
 import { readFileSync } from 'node:fs';
 import { createClient } from 'redis';
 import { Redis } from 'ioredis';
-import { LAST_SEEN_FIELD, MemoryStore, RedisStore, SessionAdmin, STATE_FIELD, type Session, type SessionOptions } from '../../src/index.js';
+import type { SessionAdmin} from '../../src/index.js';
+import { LAST_SEEN_FIELD, MemoryStore, RedisStore, STATE_FIELD, type Session, type SessionOptions } from '../../src/index.js';
 import { sessionHandle, storageId as storageIdOf } from '../../src/core/id.js';
 import { BYTES_FIELD } from '../../src/stores/redis.js';
 import { UNCOUNTED_FIELDS } from '../../src/stores/store.js';
@@ -170,14 +171,8 @@ const fastify: AdapterHarness = {
       return reply.code(status).type(type).send(body);
     });
     await app.listen({ port: 0, host: '127.0.0.1' });
-    // The plugin keeps its manager to itself: a Fastify app builds its admin on the store it gave
-    // the plugin, as the README says.
-    const { store } = options;
-    const admin = store && new SessionAdmin({ store });
-    const adminOf = (): SessionAdmin => {
-      if (!admin) throw new Error('the Fastify plugin exposes no manager: give the app a store to build a SessionAdmin on');
-      return admin;
-    };
+    // The plugin decorates the instance with its admin, under the keyword's name.
+    const adminOf = (): SessionAdmin => (app as unknown as Record<string, SessionAdmin>)[`${keywordOf(options)}Admin`] as SessionAdmin;
     // app.close() closes the server and, through the plugin's onClose hook, the session manager.
     return listen(app.server as Server, errors, adminOf, () => app.close());
   },
