@@ -164,6 +164,8 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
   /**
    * Registers a test that, when it could not make some of its checks for want of `ttlOf`, marks
    * itself skipped with the reason once the others passed, or fails where the runner cannot skip.
+   * A test of an optional capability gives `inapplicable`, the reason it does not apply to the
+   * fixture's store (or `undefined` when it does), and is then skipped before it checks anything.
    */
   const it = (title: string, body: () => Promise<void>, inapplicable?: () => string | undefined): unknown =>
     // A body without declared parameters: Jest would take one as a done callback.
