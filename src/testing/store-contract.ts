@@ -6,7 +6,23 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SessionError } from '../core/errors.js';
-import { CREATED_AT_FIELD, MAX_COUNTER, type Store, type StoreChange, type StoreExpiry, type StoreField, type StoreLimits } from '../stores/store.js';
+import {
+  CLIENT_IP_FIELD,
+  CREATED_AT_FIELD,
+  hasUserIndex,
+  LAST_SEEN_FIELD,
+  MAX_COUNTER,
+  METADATA_FIELDS,
+  USER_AGENT_FIELD,
+  USER_FIELD,
+  type IndexedSession,
+  type Store,
+  type StoreChange,
+  type StoreExpiry,
+  type StoreField,
+  type StoreLimits,
+  type UserIndexStore,
+} from '../stores/store.js';
 
 /** A store under test, and how to read a session's remaining time to live and clean up. */
 export interface StoreFixture {
@@ -97,12 +113,39 @@ function skipOf(...holders: unknown[]): ((reason: string) => void) | undefined {
   return undefined;
 }
 
+/** The methods of the optional {@link UserIndexStore} capability. */
+const USER_INDEX_METHODS = ['userSessions', 'endSessions', 'scanSessions'] as const;
+
+/** Why the user-index tests do not apply to a store without one. */
+const NO_USER_INDEX =
+  'the store keeps no user index (userSessions, endSessions, scanSessions): UserIndexStore is optional, ' +
+  'and without it sessions cannot be listed or revoked by user';
+
+/** Sessions the scanSessions test makes: enough that a store walking its backend in steps of 1000 (Redis' SCAN) takes several. */
+const SCANNED_SESSIONS = 2500;
+
 /**
  * Registers `describe(name)` with the tests of the {@link Store} contract: every operation, its
  * conditions, expiry, field names and values, concurrency. A store that passes them behaves like
  * latchkey's own stores, so sessions behave the same on it. `setup` runs once before the tests;
  * every test uses its own ids, so the tests do not depend on each other, and a shared backend
  * needs no cleaning between them. Some tests wait a few seconds for entries to expire.
+ *
+ * The group `user index (UserIndexStore, optional)` checks the optional capability of
+ * {@link UserIndexStore} (what `SessionAdmin`, `listUserSessions`, `revokeUserSessions` and
+ * `maxSessionsPerUser` need), through the store's methods only: a session created or moved with
+ * {@link USER_FIELD} is listed by `userSessions` under that user, with its metadata fields and
+ * never its data, and no longer once it moved away, was destroyed, revoked or expired (however
+ * long or short the absolute lifetimes `create` and `move` were given); `endSessions` ends the
+ * user's sessions it is given (and ids not stored yet, and the ids a session was moved to within
+ * {@link ENDED_GRACE_MS}), never another user's, and resolves how many stored sessions it ended;
+ * a move racing it never leaves the new id usable; `scanSessions` yields every live session once,
+ * some thousands of them, with their metadata only, no ended session and no entry of the index.
+ * Those tests apply only to a store where `hasUserIndex(store)` holds. On a store without the
+ * capability they are reported skipped, with the reason, under `node:test`, Vitest or Mocha; under
+ * Jest, which cannot skip a test once it runs, they pass without checking anything but that the
+ * store has none of the three methods. A store with some of them but not all fails them: a user
+ * index needs all three, or none.
  *
  * ```ts
  * import { storeContract } from 'latchkey/testing';
@@ -121,16 +164,24 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
   /**
    * Registers a test that, when it could not make some of its checks for want of `ttlOf`, marks
    * itself skipped with the reason once the others passed, or fails where the runner cannot skip.
+   * A test of an optional capability gives `inapplicable`, the reason it does not apply to the
+   * fixture's store (or `undefined` when it does), and is then skipped before it checks anything.
    */
-  const it = (title: string, body: () => Promise<void>): unknown =>
+  const it = (title: string, body: () => Promise<void>, inapplicable?: () => string | undefined): unknown =>
     // A body without declared parameters: Jest would take one as a done callback.
     test.it(title, async function (this: unknown) {
+      // eslint-disable-next-line prefer-rest-params -- the runner's context, read without declaring a parameter
+      const skip = skipOf(arguments[0], this);
+      const notFor = inapplicable?.();
+      if (notFor !== undefined) {
+        // Where the runner cannot skip (Jest) the test passes: a store may leave an optional capability out.
+        skip?.(notFor);
+        return;
+      }
       const state: Unchecked = { count: 0 };
       await unchecked.run(state, body);
       if (state.count === 0) return;
       const reason = `the fixture gives no ttlOf: ${state.count} time-to-live check${state.count === 1 ? '' : 's'} did not run (the rest of this test passed)`;
-      // eslint-disable-next-line prefer-rest-params -- the runner's context, read without declaring a parameter
-      const skip = skipOf(arguments[0], this);
       if (skip === undefined) {
         throw new Error(`${reason}, and this test runner cannot mark a test skipped once it runs: give ttlOf(id), the remaining time to live in ms (-2 when missing), or run the contract under node:test, Vitest or Mocha`);
       }
@@ -683,6 +734,328 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
         await store().create(`${base}0`, [['which', 'long']], LONG_MS);
         await store().destroy(base);
         assert.deepEqual(await store().load(`${base}0`), fieldMap([['which', 'long']]));
+      });
+    });
+
+    describe('user index (UserIndexStore, optional)', () => {
+      /** The skip reason when the store has no user index; a store with part of one fails instead. */
+      const withoutUserIndex = (): string | undefined => {
+        const candidate = store();
+        if (hasUserIndex(candidate)) return undefined;
+        const record = candidate as unknown as Record<string, unknown>;
+        const present = USER_INDEX_METHODS.filter((method) => typeof record[method] === 'function');
+        if (present.length > 0) {
+          const absent = USER_INDEX_METHODS.filter((method) => !present.includes(method));
+          throw new Error(`the store has ${present.join(' and ')} but not ${absent.join(' and ')}: a user index (UserIndexStore) needs all three methods, or none`);
+        }
+        return NO_USER_INDEX;
+      };
+      const indexed = (title: string, body: () => Promise<void>): unknown => it(title, body, withoutUserIndex);
+
+      const users = (): UserIndexStore => {
+        const candidate = store();
+        if (!hasUserIndex(candidate)) throw new Error('a user-index test ran on a store without a user index');
+        return candidate;
+      };
+
+      /** A fresh user id no other test (or earlier run) uses. */
+      const newUser = (): string => `contract-user-${randomBytes(8).toString('hex')}`;
+
+      /** latchkey's metadata fields of a new session, signed in to `user` unless it is `undefined`. */
+      const metadata = (user: string | undefined): StoreField[] => {
+        const now = String(Date.now());
+        const signedIn: StoreField[] = user === undefined ? [] : [[USER_FIELD, user]];
+        return [[CREATED_AT_FIELD, now], [LAST_SEEN_FIELD, now], ...signedIn, [USER_AGENT_FIELD, 'contract-agent/1.0'], [CLIENT_IP_FIELD, '192.0.2.7']];
+      };
+      /** The app's data beside the metadata: never part of a listing. */
+      const appData = (user: string | undefined): StoreField[] => [['name', '"alice"'], ['cart', '[1,2,3]'], ['u', JSON.stringify(user ?? 'nobody')]];
+
+      /** Creates a session of `user` (anonymous for `undefined`) with metadata and data; resolves its id. */
+      const createFor = async (user: string | undefined, ttlMs = LONG_MS, maxAgeMs?: number | null): Promise<string> => {
+        const id = newId('user');
+        assert.equal(await users().create(id, [...metadata(user), ...appData(user)], ttlMs, maxAgeMs), true);
+        return id;
+      };
+
+      /** The ids `userSessions(user)` lists, sorted. */
+      const listed = async (user: string): Promise<string[]> => {
+        const sessions = await users().userSessions(user);
+        return sessions.map((session) => session.id).sort();
+      };
+
+      /** The metadata of a session as a listing gives it: those of {@link METADATA_FIELDS} it holds. */
+      const metadataOf = (fields: ReadonlyMap<string, string>): Map<string, string> =>
+        new Map([...fields].filter(([field]) => (METADATA_FIELDS as readonly string[]).includes(field)));
+
+      describe('userSessions', () => {
+        indexed('lists a session created with USER_FIELD, with its metadata fields and none of its data', async () => {
+          const user = newUser();
+          const id = newId('user');
+          const fields = [...metadata(user), ...appData(user)];
+          assert.equal(await users().create(id, fields, LONG_MS, null), true);
+          const sessions = await users().userSessions(user);
+          assert.deepEqual(sessions.map((session) => session.id), [id]);
+          assert.deepEqual(new Map((sessions[0] as IndexedSession).fields), metadataOf(fieldMap(fields)));
+        });
+
+        indexed('lists neither a session created without USER_FIELD nor another user\'s: each user has their own', async () => {
+          const base = newUser();
+          // Users with odd ids, one of them a prefix of another.
+          const [a, b, c] = [`${base}@example.com`, `${base} ключ 🙂 {tag} *?:x`, `${base}@example.com0`] as const;
+          const anonymous = await createFor(undefined);
+          // Data that names the user does not sign the session in.
+          await users().create(newId('data'), [...metadata(undefined), ['user', a], [':user', a]], LONG_MS);
+          const aIds = [await createFor(a), await createFor(a)].sort();
+          const bIds = [await createFor(b)];
+          const cIds = [await createFor(c)];
+          assert.deepEqual(await listed(a), aIds);
+          assert.deepEqual(await listed(b), bIds);
+          assert.deepEqual(await listed(c), cIds);
+          assert.deepEqual(await listed(newUser()), [], 'a user without sessions has none listed');
+          assert.ok(await users().load(anonymous), 'the anonymous session is stored');
+        });
+      });
+
+      describe('move of an indexed session', () => {
+        indexed('lists the new id in place of the old one, with the metadata as the move changed it', async () => {
+          const user = newUser();
+          const from = await createFor(user);
+          const other = await createFor(user);
+          const to = newId('to');
+          const seen = String(Date.now() + 1000);
+          const moved = await users().move(from, to, { set: [[LAST_SEEN_FIELD, seen]], remove: ['cart'] }, expiry(LONG_MS));
+          assert.ok(moved, 'the move found the session');
+          assert.deepEqual(await listed(user), [other, to].sort());
+          const listing = (await users().userSessions(user)).find((session) => session.id === to);
+          assert.deepEqual(new Map(listing?.fields), metadataOf(moved));
+          assert.equal(listing?.fields.get(LAST_SEEN_FIELD), seen);
+        });
+
+        indexed('that sets USER_FIELD lists the new id under that user only', async () => {
+          const [a, b] = [newUser(), newUser()];
+          // Signing in: an anonymous session moves to a new id with the user set.
+          const anonymous = await createFor(undefined);
+          const signedIn = newId('to');
+          assert.ok(await users().move(anonymous, signedIn, { set: [[USER_FIELD, a]], remove: [] }, expiry(LONG_MS)));
+          assert.deepEqual(await listed(a), [signedIn]);
+          // Signing in as someone else: the session leaves a's listing for b's.
+          const switched = newId('to');
+          assert.ok(await users().move(signedIn, switched, { set: [[USER_FIELD, b]], remove: [] }, expiry(LONG_MS)));
+          assert.deepEqual(await listed(a), []);
+          assert.deepEqual(await listed(b), [switched]);
+          assert.equal((await users().userSessions(b))[0]?.fields.get(USER_FIELD), b);
+        });
+      });
+
+      describe('destroy of an indexed session', () => {
+        indexed('removes it from its user\'s listing, and only it', async () => {
+          const user = newUser();
+          const [gone, kept] = [await createFor(user), await createFor(user)];
+          await users().destroy(gone);
+          assert.deepEqual(await listed(user), [kept]);
+          const moved = newId('to');
+          assert.ok(await users().move(kept, moved, NO_CHANGE, expiry(LONG_MS)));
+          await users().destroy(moved);
+          assert.deepEqual(await listed(user), []);
+        });
+      });
+
+      describe('endSessions', () => {
+        indexed('ends the user\'s sessions it is given, unlists them, and resolves how many were stored', async () => {
+          const user = newUser();
+          const [first, second, kept] = [await createFor(user), await createFor(user), await createFor(user)];
+          const never = newId('never');
+          assert.equal(await users().endSessions(user, [first, second, never]), 2);
+          for (const id of [first, second, never]) await assertEnded(id);
+          assert.deepEqual(await listed(user), [kept]);
+          assert.equal(await users().endSessions(user, [first, second, never]), 0, 'ended sessions are not counted again');
+          assert.equal(await users().endSessions(user, []), 0);
+          assert.deepEqual(await listed(user), [kept]);
+        });
+
+        indexed('ends an id never stored, so that a later create of it resolves false and stores nothing', async () => {
+          const user = newUser();
+          const id = newId('early');
+          assert.equal(await users().endSessions(user, [id]), 0);
+          assert.equal(await users().create(id, [...metadata(user), ...appData(user)], LONG_MS), false);
+          assert.equal(await users().create(id, metadata(undefined), LONG_MS), false);
+          assert.equal(await users().load(id), null);
+          assert.deepEqual(await listed(user), []);
+        });
+
+        indexed('leaves another user\'s session alone, even when given its id', async () => {
+          const [a, b] = [newUser(), newUser()];
+          const mine = await createFor(a);
+          const theirs = newId('user');
+          const theirFields = [...metadata(b), ...appData(b)];
+          assert.equal(await users().create(theirs, theirFields, LONG_MS), true);
+          assert.equal(await users().endSessions(a, [mine, theirs]), 1);
+          await assertEnded(mine);
+          assert.deepEqual(await users().load(theirs), fieldMap(theirFields));
+          assert.equal(await users().update(theirs, [['still', 'here']], [], expiry(LONG_MS), ROOMY), true);
+          assert.deepEqual(await listed(b), [theirs]);
+        });
+
+        indexed('of an id moved within the grace time ends the id it was moved to, through every move', async () => {
+          const user = newUser();
+          const kept = await createFor(user);
+          const first = await createFor(user);
+          const second = newId('to');
+          const third = newId('to');
+          assert.ok(await users().move(first, second, NO_CHANGE, expiry(LONG_MS)));
+          assert.ok(await users().move(second, third, { set: [[LAST_SEEN_FIELD, String(Date.now())]], remove: [] }, expiry(LONG_MS)));
+          assert.deepEqual(await listed(user), [kept, third].sort());
+          // A revocation that read the listing before the moves names the first id only.
+          assert.equal(await users().endSessions(user, [first]), 1);
+          for (const id of [first, second, third]) await assertEnded(id);
+          assert.deepEqual(await listed(user), [kept]);
+        });
+
+        indexed('does not follow a move to another user\'s session', async () => {
+          const [a, b] = [newUser(), newUser()];
+          const from = await createFor(a);
+          const to = newId('to');
+          assert.ok(await users().move(from, to, { set: [[USER_FIELD, b]], remove: [] }, expiry(LONG_MS)));
+          assert.equal(await users().endSessions(a, [from]), 0);
+          assert.equal((await users().load(to))?.get(USER_FIELD), b);
+          assert.deepEqual(await listed(b), [to]);
+        });
+
+        indexed('racing a move of the same session never leaves the new id usable', async () => {
+          const user = newUser();
+          const ids = await Promise.all(Array.from({ length: 20 }, () => createFor(user)));
+          await Promise.all(
+            ids.map(async (from, i) => {
+              const to = newId('to');
+              let move: Promise<Map<string, string> | null>;
+              let end: Promise<number>;
+              // Half start the move first, half the revocation.
+              if (i % 2 === 0) {
+                move = users().move(from, to, NO_CHANGE, expiry(LONG_MS));
+                end = users().endSessions(user, [from]);
+              } else {
+                end = users().endSessions(user, [from]);
+                move = users().move(from, to, NO_CHANGE, expiry(LONG_MS));
+              }
+              const [moved, ended] = await Promise.allSettled([move, end]);
+              if (moved.status === 'rejected') {
+                assert.ok(moved.reason instanceof SessionError && moved.reason.code === 'SESSION_GONE', `the move failed with ${String(moved.reason)}`);
+              }
+              assert.equal(ended.status, 'fulfilled', ended.status === 'rejected' ? String(ended.reason) : '');
+              // The old id, and the new one if the move stored it before it was ended.
+              const count = ended.status === 'fulfilled' ? ended.value : -1;
+              assert.ok(count >= 1 && count <= 2, `endSessions counted ${count}`);
+              await assertEnded(from);
+              // Ended if the move stored it before the revocation reached it; never stored otherwise.
+              assert.equal(await users().load(to), null, 'the new id holds no session');
+              const write = users().update(to, [['late', '1']], [], expiry(LONG_MS), ROOMY);
+              await write.then(
+                (updated) => assert.equal(updated, false, 'a write to the new id finds no session'),
+                (error: unknown) => assert.ok(error instanceof SessionError && error.code === 'SESSION_GONE', String(error)),
+              );
+              assert.equal(await users().load(to), null, 'and the write stored nothing');
+            }),
+          );
+          assert.deepEqual(await listed(user), []);
+        });
+      });
+
+      describe('expired sessions', () => {
+        indexed('leave their user\'s listing', async () => {
+          const user = newUser();
+          const expiring = [await createFor(user, 300), await createFor(user, 300)];
+          const kept = await createFor(user);
+          assert.deepEqual(await listed(user), [...expiring, kept].sort());
+          await sleep(450);
+          assert.deepEqual(await listed(user), [kept]);
+          assert.deepEqual(await listed(user), [kept], 'and a second listing agrees');
+        });
+
+        indexed('leave the others listed, however long the absolute lifetime each session was created or moved with', async () => {
+          const [longer, none, unsaid, moved] = [newUser(), newUser(), newUser(), newUser()];
+          // A later session with a shorter lifetime does not cut short the listing of an earlier one.
+          const lasting = await createFor(longer, 5000, 5000);
+          await createFor(longer, 300, 300);
+          // Nor does one with a lifetime end the listing of a later one without (null), or with none said.
+          await createFor(none, 300, 300);
+          const unbounded = await createFor(none, LONG_MS, null);
+          await createFor(unsaid, 300, 300);
+          const unstated = await createFor(unsaid, LONG_MS);
+          // A move gives the session the lifetime of its expiry.
+          const from = await createFor(moved, 300, 300);
+          const to = newId('to');
+          assert.ok(await users().move(from, to, NO_CHANGE, expiry(LONG_MS, null)));
+          await sleep(450);
+          assert.deepEqual(await listed(longer), [lasting]);
+          assert.deepEqual(await listed(none), [unbounded]);
+          assert.deepEqual(await listed(unsaid), [unstated]);
+          assert.deepEqual(await listed(moved), [to]);
+        });
+      });
+
+      describe('scanSessions', () => {
+        indexed(`yields each of ${SCANNED_SESSIONS} live sessions once, users' and anonymous, with their metadata only; no ended one, no index entry`, async () => {
+          const [a, b] = [newUser(), newUser()];
+          const owners = Array.from({ length: SCANNED_SESSIONS }, (_, i) => (i % 5 === 0 ? undefined : i % 2 === 0 ? a : b));
+          const expected = new Map<string, Map<string, string>>();
+          const ids: string[] = [];
+          // In groups, so that a store on a network is not sent thousands of requests at once.
+          for (let start = 0; start < owners.length; start += 250) {
+            await Promise.all(
+              owners.slice(start, start + 250).map(async (owner, i) => {
+                const id = newId('scan');
+                const fields = [...metadata(owner), ...appData(owner)];
+                assert.equal(await users().create(id, fields, LONG_MS), true);
+                ids[start + i] = id;
+                expected.set(id, metadataOf(fieldMap(fields)));
+              }),
+            );
+          }
+          const ended = new Set<string>();
+          // Destroyed, revoked, moved away: ended, whether anonymous or signed in.
+          for (const id of ids.slice(0, 40)) {
+            await users().destroy(id);
+            ended.add(id);
+          }
+          const revoked = ids.slice(40, 80).filter((_, i) => owners[40 + i] === a);
+          assert.equal(await users().endSessions(a, revoked), revoked.length);
+          for (const id of revoked) ended.add(id);
+          for (const id of ids.slice(80, 120)) {
+            const to = newId('scan');
+            const fields = await users().move(id, to, NO_CHANGE, expiry(LONG_MS));
+            assert.ok(fields);
+            ended.add(id);
+            expected.set(to, metadataOf(fields));
+          }
+          for (const id of ended) expected.delete(id);
+
+          const seen = new Map<string, number>();
+          const found = new Map<string, ReadonlyMap<string, string>>();
+          for await (const batch of users().scanSessions()) {
+            assert.ok(Array.isArray(batch), 'a batch is an array');
+            for (const session of batch) {
+              seen.set(session.id, (seen.get(session.id) ?? 0) + 1);
+              found.set(session.id, session.fields);
+              assert.ok(!session.id.includes(a) && !session.id.includes(b), `${session.id} is an entry of a user's index, not a session`);
+              const data = [...session.fields.keys()].filter((field) => !(METADATA_FIELDS as readonly string[]).includes(field));
+              assert.deepEqual(data, [], `${session.id} is listed with fields that are not metadata`);
+            }
+          }
+          const twice = [...seen].filter(([, count]) => count > 1).map(([id]) => id);
+          assert.deepEqual(twice, [], 'no session is yielded twice');
+          const missed = [...expected.keys()].filter((id) => !seen.has(id));
+          assert.deepEqual(missed, [], 'every live session is yielded');
+          assert.deepEqual([...ended].filter((id) => seen.has(id)), [], 'no ended session is yielded');
+          for (const [id, fields] of expected) assert.deepEqual(new Map(found.get(id)), fields, `the metadata of ${id}`);
+        });
+      });
+
+      describe('user index concurrency', () => {
+        indexed('100 concurrent creates of sessions of one user are all listed', async () => {
+          const user = newUser();
+          const ids = await Promise.all(Array.from({ length: 100 }, () => createFor(user)));
+          assert.deepEqual(await listed(user), ids.sort());
+        });
       });
     });
   });

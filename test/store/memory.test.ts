@@ -6,6 +6,7 @@ import { isSessionError, SessionError } from '../../src/core/errors.js';
 import { DEFAULT_MEMORY_STORE_OPTIONS, MemoryStore } from '../../src/stores/memory.js';
 import type { StoreExpiry, StoreField, StoreLimits } from '../../src/stores/store.js';
 import { storeContract, type StoreFixture } from 'latchkey/testing';
+import { withoutUserIndex } from './store-views.js';
 
 storeContract('MemoryStore', async () => {
   const store = new MemoryStore();
@@ -34,19 +35,34 @@ describe('storeContract with the test functions of another runner', () => {
 /** A test body as the contract registers it, called the way a runner calls it. */
 type Body = (this: unknown, context?: unknown) => Promise<void>;
 
-/** Registers the contract on `fixture` through recording test functions; resolves its tests by name, set up. */
-async function recordContract(fixture: () => StoreFixture): Promise<{ bodies: Map<string, Body>; close(): Promise<void> }> {
+/**
+ * Registers the contract on `fixture` through recording test functions; resolves its tests by
+ * name, set up, and the groups each test is in.
+ */
+async function recordContract(
+  fixture: () => StoreFixture,
+): Promise<{ bodies: Map<string, Body>; groups: Map<string, readonly string[]>; close(): Promise<void> }> {
   const bodies = new Map<string, Body>();
+  const groups = new Map<string, readonly string[]>();
+  const path: string[] = [];
   const hooks: Array<() => Promise<void>> = [];
   const closers: Array<() => Promise<void>> = [];
   storeContract('recorded', async () => fixture(), {
-    describe: (_name, body) => body(),
-    it: (name, body) => void bodies.set(name, body as Body),
+    describe: (name, body) => {
+      path.push(name);
+      body();
+      path.pop();
+    },
+    it: (name, body) => {
+      assert.ok(!bodies.has(name), `the contract has one test named '${name}'`);
+      bodies.set(name, body as Body);
+      groups.set(name, [...path]);
+    },
     before: (body) => void hooks.push(body),
     after: (body) => void closers.push(body),
   });
   for (const hook of hooks) await hook();
-  return { bodies, close: async () => void (await Promise.all(closers.map((close) => close()))) };
+  return { bodies, groups, close: async () => void (await Promise.all(closers.map((close) => close()))) };
 }
 
 /** What the runner's skip was told; thrown like Vitest's and Mocha's skip, which end the test. */
@@ -138,6 +154,86 @@ describe('storeContract without ttlOf: the checks it cannot make are skipped vis
     for (const line of skipped) assert.match(line, /# SKIP the fixture gives no ttlOf: \d+ time-to-live checks? did not run \(the rest of this test passed\)$/);
     for (const name of [TTL_ONLY, WITH_TTL]) assert.ok(skipped.some((line) => line.startsWith(`${name} # SKIP`)), `${name} is reported skipped`);
     assert.ok(results.includes(NO_TTL), `${NO_TTL} is reported passed`);
+  });
+});
+
+describe('storeContract on a store without a user index: its tests are skipped visibly, and a store with part of one fails them', () => {
+  const GROUP = 'user index (UserIndexStore, optional)';
+  const REASON = /^the store keeps no user index \(userSessions, endSessions, scanSessions\): UserIndexStore is optional/;
+  const OTHER = 'counts a missing field as 0 and resolves the new value';
+  const plain = (extra: Record<string, unknown> = {}) => (): StoreFixture => {
+    const memory = new MemoryStore();
+    const store = Object.assign(withoutUserIndex(memory), extra);
+    return { store, ttlOf: async (id: string) => memory.inspect(id)?.ttlMs ?? -2, close: () => memory.close() };
+  };
+  /** The names of the user-index tests, from a recording. */
+  const indexTests = (groups: Map<string, readonly string[]>): string[] => [...groups].filter(([, path]) => path.includes(GROUP)).map(([name]) => name);
+
+  it('skips each of them, with the reason, before it checks anything (node:test, Vitest, Mocha)', async () => {
+    const { bodies, groups, close } = await recordContract(plain());
+    try {
+      const names = indexTests(groups);
+      assert.ok(names.length >= 14, `${names.length} user-index tests`);
+      for (const style of ['context', 'this'] as const) {
+        const notes: string[] = [];
+        const runner = {
+          skip(note: string): never {
+            notes.push(note);
+            throw new Skipped(note);
+          },
+        };
+        for (const name of names) {
+          const body = bodies.get(name) as Body;
+          await assert.rejects(style === 'context' ? body.call(undefined, runner) : body.call(runner), Skipped, `${style}: ${name}`);
+        }
+        assert.equal(notes.length, names.length);
+        for (const note of notes) assert.match(note, REASON);
+        await (bodies.get(OTHER) as Body).call(undefined, runner);
+        assert.equal(notes.length, names.length, `${style}: the other tests run`);
+      }
+    } finally {
+      await close();
+    }
+  });
+
+  it('passes them where the runner cannot skip a running test (Jest), since the capability is optional', async () => {
+    const { bodies, groups, close } = await recordContract(plain());
+    try {
+      for (const name of indexTests(groups)) await (bodies.get(name) as Body).call(undefined);
+    } finally {
+      await close();
+    }
+  });
+
+  it('fails them on a store with some of the three methods but not all, naming what is missing', async () => {
+    const some = { userSessions: async () => [], scanSessions: async function* () {} };
+    const { bodies, groups, close } = await recordContract(plain(some));
+    try {
+      const runner = { skip: (note: string) => assert.fail(`skipped: ${note}`) };
+      for (const name of indexTests(groups)) {
+        await assert.rejects((bodies.get(name) as Body).call(undefined, runner), /the store has userSessions and scanSessions but not endSessions: a user index \(UserIndexStore\) needs all three methods, or none/);
+      }
+    } finally {
+      await close();
+    }
+  });
+
+  it('shows them as skipped, with the reason, in what node:test reports, and the rest of the contract passes', () => {
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=tap', 'test/store/contract-without-user-index.ts'], {
+      encoding: 'utf8',
+      env: { ...process.env, NODE_TEST_CONTEXT: undefined },
+      timeout: 60_000,
+    });
+    assert.equal(child.status, 0, `${child.stdout.slice(-3000)}\n${child.stderr}`);
+    const count = (what: string): number => Number(new RegExp(`^# ${what} (\\d+)$`, 'm').exec(child.stdout)?.[1]);
+    assert.equal(count('fail'), 0);
+    assert.ok(count('skipped') >= 14, `skipped ${count('skipped')}`);
+    assert.ok(count('pass') >= 50, `passed ${count('pass')}`);
+    const results = [...child.stdout.matchAll(/^\s*ok \d+ - (.*)$/gm)].map((match) => match[1] as string);
+    const skipped = results.filter((line) => line.includes('# SKIP'));
+    assert.equal(skipped.length, count('skipped'));
+    for (const line of skipped) assert.match(line, / # SKIP the store keeps no user index \(userSessions, endSessions, scanSessions\)/);
+    assert.ok(results.includes(OTHER), `${OTHER} is reported passed`);
   });
 });
 

@@ -110,6 +110,27 @@ describe('RedisStore (node-redis) outside the contract', () => {
     }
   });
 
+  it('sends hundreds of commands at once without Node warning of an abort-listener leak', async () => {
+    // Commands share an abort signal, in groups told to expect as many listeners as they have commands.
+    const client = await connect(redis.url);
+    cleanups.push(() => client.close());
+    const store = new RedisStore({ redis: client });
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const created = await Promise.all(Array.from({ length: 300 }, (_, i) => store.create(`many-${i}`, [['a', '1']], 60_000)));
+      assert.ok(created.every(Boolean));
+      const loaded = await Promise.all(Array.from({ length: 300 }, (_, i) => store.load(`many-${i}`)));
+      assert.ok(loaded.every((fields) => fields?.get('a') === '1'));
+      // Warnings are emitted on a later tick.
+      await sleep(10);
+    } finally {
+      process.off('warning', onWarning);
+    }
+    assert.deepEqual(warnings.filter((warning) => warning.name === 'MaxListenersExceededWarning').map((warning) => warning.message), []);
+  });
+
   it('with a custom prefix writes under that prefix only', async () => {
     const client = await connect(redis.url);
     cleanups.push(() => client.close());
