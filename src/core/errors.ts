@@ -11,7 +11,7 @@ import { STATUS_CODES } from 'node:http';
  *   response (Hono on Deno), the session was first used after that.
  * - `LIMIT_EXCEEDED`: a write would pass one of the `limits` (keys, key length, value or session
  *   size); nothing was written.
- * - `SESSION_GONE`: the session this request was using was destroyed, regenerated or expired by
+ * - `SESSION_GONE`: the session this request was using was destroyed, regenerated, revoked or expired by
  *   another request while this one ran; the write was not applied and the old id stays dead.
  * - `CSRF_MISMATCH`: an unsafe request (POST, PUT, ...) carried no CSRF token, or the wrong one.
  */

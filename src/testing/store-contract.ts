@@ -240,6 +240,32 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
       assert.equal(await store().load(id), null, `${id} should still read as missing`);
     };
 
+    /**
+     * Asserts `id` was revoked (see UserIndexStore.endSessions): it reads as missing, cannot be
+     * created again, and writes and moves find no session (rather than reject), changing nothing.
+     * With `orEnded`, an id that had ended before it was revoked passes too.
+     */
+    const assertRevoked = async (id: string, orEnded = false): Promise<void> => {
+      assert.equal(await store().load(id), null, `${id} should read as missing`);
+      const settle = async <T>(write: Promise<T>, missing: T, what: string): Promise<void> => {
+        const outcome = await write.then(
+          (value) => ({ value }),
+          (error: unknown) => ({ error }),
+        );
+        if ('error' in outcome) {
+          const gone = outcome.error instanceof SessionError && outcome.error.code === 'SESSION_GONE';
+          assert.ok(orEnded && gone, `${what} of a revoked id should find no session, got ${String(outcome.error)}`);
+        } else {
+          assert.equal(outcome.value, missing, `${what} of a revoked id finds no session`);
+        }
+      };
+      await settle(store().update(id, [['late', '1']], [], expiry(LONG_MS), ROOMY), false, 'an update');
+      await settle(store().increment(id, 'late', 1, [], expiry(LONG_MS), ROOMY), null, 'an increment');
+      await settle(store().move(id, newId('to'), NO_CHANGE, expiry(LONG_MS)), null, 'a move');
+      assert.equal(await store().create(id, [['late', '1']], LONG_MS), false, 'a revoked id is not created again');
+      assert.equal(await store().load(id), null, `${id} should still read as missing`);
+    };
+
     describe('load', () => {
       it('resolves null for a missing id', async () => {
         assert.equal(await store().load(newId()), null);
@@ -866,7 +892,7 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
           const [first, second, kept] = [await createFor(user), await createFor(user), await createFor(user)];
           const never = newId('never');
           assert.equal(await users().endSessions(user, [first, second, never]), 2);
-          for (const id of [first, second, never]) await assertEnded(id);
+          for (const id of [first, second, never]) await assertRevoked(id);
           assert.deepEqual(await listed(user), [kept]);
           assert.equal(await users().endSessions(user, [first, second, never]), 0, 'ended sessions are not counted again');
           assert.equal(await users().endSessions(user, []), 0);
@@ -890,7 +916,7 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
           const theirFields = [...metadata(b), ...appData(b)];
           assert.equal(await users().create(theirs, theirFields, LONG_MS), true);
           assert.equal(await users().endSessions(a, [mine, theirs]), 1);
-          await assertEnded(mine);
+          await assertRevoked(mine);
           assert.deepEqual(await users().load(theirs), fieldMap(theirFields));
           assert.equal(await users().update(theirs, [['still', 'here']], [], expiry(LONG_MS), ROOMY), true);
           assert.deepEqual(await listed(b), [theirs]);
@@ -907,7 +933,9 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
           assert.deepEqual(await listed(user), [kept, third].sort());
           // A revocation that read the listing before the moves names the first id only.
           assert.equal(await users().endSessions(user, [first]), 1);
-          for (const id of [first, second, third]) await assertEnded(id);
+          // The ids moved away stay ended as the moves ended them; the last is revoked.
+          for (const id of [first, second]) await assertEnded(id);
+          await assertRevoked(third);
           assert.deepEqual(await listed(user), [kept]);
         });
 
@@ -945,7 +973,8 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
               // The old id, and the new one if the move stored it before it was ended.
               const count = ended.status === 'fulfilled' ? ended.value : -1;
               assert.ok(count >= 1 && count <= 2, `endSessions counted ${count}`);
-              await assertEnded(from);
+              // Ended by the move, or revoked before it.
+              await assertRevoked(from, true);
               // Ended if the move stored it before the revocation reached it; never stored otherwise.
               assert.equal(await users().load(to), null, 'the new id holds no session');
               const write = users().update(to, [['late', '1']], [], expiry(LONG_MS), ROOMY);

@@ -351,13 +351,15 @@ async function redisBacked(name: string, connect: (url: string) => Promise<{ cli
   const { client, close } = await connect(redis.url);
   const store = new CountingStore(new RedisStore({ redis: client as never, commandTimeout: 1000 }));
   const key = (id: string): string => PREFIX + storageIdOf(id);
+  // RedisStore's marks: 'e' (ended), 'e:<new id>' (a signed-in session moved), 'r' (revoked).
+  const isEndedMark = (state: unknown): boolean => typeof state === 'string' && /^(?:e(?::.+)?|r)$/.test(state);
   const hashAt = async (redisKey: string): Promise<Map<string, string> | null> => {
     const flat = (await redis.command('HGETALL', redisKey)) as string[];
     if (flat.length === 0) return null;
     const map = new Map<string, string>();
     for (let i = 0; i < flat.length; i += 2) map.set(flat[i] as string, flat[i + 1] as string);
-    // Only the mark that the session ended: no session.
-    if (map.get(STATE_FIELD) === 'e') return null;
+    // Only the mark that the session ended, or was revoked: no session.
+    if (isEndedMark(map.get(STATE_FIELD))) return null;
     // RedisStore's byte tally is bookkeeping, not session data; every hash read checks it is exact.
     const tally = map.get(BYTES_FIELD);
     if (tally !== undefined) {
@@ -375,7 +377,7 @@ async function redisBacked(name: string, connect: (url: string) => Promise<{ cli
   const keys = async (): Promise<string[]> => {
     const all = ((await redis.command('KEYS', '*')) as string[]).filter((each) => !each.slice(PREFIX.length).includes(':'));
     const states = await Promise.all(all.map((each) => redis.command('HGET', each, STATE_FIELD)));
-    return all.filter((_, i) => states[i] !== 'e').sort();
+    return all.filter((_, i) => !isEndedMark(states[i])).sort();
   };
   return {
     name,
