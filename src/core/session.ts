@@ -20,6 +20,7 @@ import {
   type StoreExpiry,
   type StoreField,
   type StoreLimits,
+  type UserIndexStore,
 } from '../stores/store.js';
 
 /**
@@ -138,8 +139,9 @@ export interface Session<Data extends object = DefaultSessionData> {
    * Signs the session in as `userId`: moves it to a new id as `regenerate()` does (the OWASP
    * renewal at authentication; a visitor without a session gets a new one), records the user in
    * it and in the user's index, so that `listUserSessions` and `revokeUserSessions` find it.
-   * A number is stored as its decimal digits. With `maxSessionsPerUser`, the user's oldest
-   * sessions beyond it are revoked.
+   * A number is stored as its decimal digits. The user's index is read, which drops the entries
+   * of sessions that ended; with `maxSessionsPerUser`, the user's oldest sessions beyond it are
+   * revoked (and a failure to do so fails the login, which has happened: the new id is sent).
    *
    * Rejects with `SESSION_GONE` when another request ended the session after this one saw it
    * (or a revocation of the same user raced the login), and with `STORE_UNAVAILABLE` when the
@@ -893,9 +895,12 @@ export class RequestSession implements Session<UntypedSessionData> {
       sid ??= await this.#create(new Map(), user);
       publishLifecycle('logged-in');
       // The user's index is read at each login: entries of sessions that ended go, and with
-      // maxSessionsPerUser the oldest sessions past it too.
+      // maxSessionsPerUser the oldest sessions past it too. Without a limit it is housekeeping
+      // only: the login has happened, and if this fails the next one cleans up instead.
       const { backing, options } = this.#rt;
-      if (hasUserIndex(backing)) await trimUserSessions(backing, user, sid, options.maxSessionsPerUser ?? Infinity);
+      const max = options.maxSessionsPerUser;
+      if (max !== null) await trimUserSessions(backing as UserIndexStore, user, sid, max);
+      else if (hasUserIndex(backing)) await trimUserSessions(backing, user, sid, Infinity).catch(() => undefined);
     });
   }
 
