@@ -18,6 +18,7 @@ const TSC = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 const NPM_CLI = process.env.npm_execpath;
 
 interface Manifest {
+  bin?: Record<string, string>;
   main?: string;
   types?: string;
   exports?: Record<string, string | Record<string, string>>;
@@ -27,7 +28,7 @@ interface Manifest {
 
 interface Packed {
   filename: string;
-  files: { path: string }[];
+  files: { path: string; mode: number }[];
 }
 
 interface Run {
@@ -119,9 +120,9 @@ function compilerOptions(json: Record<string, unknown>): ts.CompilerOptions {
   return options;
 }
 
-/** Every file package.json names: the exports map's targets, main, types and typesVersions' targets. */
+/** Every file package.json names: the exports map's targets, main, types, typesVersions' targets and the commands. */
 function namedFiles(manifest: Manifest): string[] {
-  const named = new Set<string>();
+  const named = new Set<string>(Object.values(manifest.bin ?? {}));
   for (const target of Object.values(manifest.exports ?? {})) {
     for (const file of typeof target === 'string' ? [target] : Object.values(target)) named.add(file);
   }
@@ -253,6 +254,8 @@ describe('the tarball a fresh clone packs, installed into scratch projects', () 
   let scratch = '';
   let installed = '';
   let shipped = new Set<string>();
+  /** The mode of each file in the tarball. */
+  let modes = new Map<string, number>();
 
   before(() => {
     scratch = mkdtempSync(join(tmpdir(), 'latchkey-pack-'));
@@ -261,6 +264,7 @@ describe('the tarball a fresh clone packs, installed into scratch projects', () 
     freshClone(clone);
     const packed = npmPack(clone, ['--pack-destination', scratch]);
     shipped = new Set(packed.files.map((file) => file.path));
+    modes = new Map(packed.files.map((file) => [file.path, file.mode]));
     // One node_modules above both projects: latchkey unpacked, everything else linked.
     const nodeModules = join(scratch, 'node_modules');
     installed = join(nodeModules, 'latchkey');
@@ -306,6 +310,24 @@ describe('the tarball a fresh clone packs, installed into scratch projects', () 
     assert.deepEqual([...shipped].filter((file) => !expected(file)), [], 'files in the tarball a user does not need');
     const undeclared = [...shipped].filter((file) => file.endsWith('.js') && !shipped.has(file.replace(/\.js$/, '.d.ts')));
     assert.deepEqual(undeclared, [], 'modules shipped without a declaration file');
+  });
+
+  it('ships the latchkey command, executable, which runs from the tarball with nothing but its dependencies', () => {
+    const bin = manifest.bin?.latchkey;
+    assert.ok(bin !== undefined, 'package.json names no latchkey command in bin');
+    const file = posix.normalize(bin);
+    assert.ok(shipped.has(file), `the tarball lacks ${file}`);
+    // npm makes a command executable when it links it into node_modules/.bin; the tarball already marks it so.
+    assert.equal((modes.get(file) ?? 0) & 0o111, 0o111, `${file} is not executable in the tarball`);
+    const command = join(installed, file);
+    assert.match(readFileSync(command, 'utf8'), /^#!\/usr\/bin\/env node\n/, 'the command starts with its shebang');
+    const help = run(process.execPath, [command, '--help'], scratch, 20_000);
+    assert.equal(help.status, 0, help.stderr);
+    assert.match(help.stdout, /^Usage: latchkey sessions <command>/);
+    // No Redis client is installed beside latchkey here: the command says so in one line.
+    const count = run(process.execPath, [command, 'sessions', 'count', '--redis', 'redis://127.0.0.1:1/0'], scratch, 20_000);
+    assert.equal(count.status, 2, count.stderr);
+    assert.equal(count.stderr, 'latchkey: no Redis client is installed: npm install redis (or ioredis)\n');
   });
 
   it('every source map and declaration map a shipped file names is shipped, and so is every source it maps', () => {
