@@ -68,6 +68,12 @@ export interface SessionAdminOptions {
   store?: Store;
   /** As the middleware's `prefix` option. @default 'session:' */
   prefix?: string;
+  /**
+   * With `redis`: milliseconds to wait for Redis before an operation fails with
+   * `STORE_UNAVAILABLE` (as `RedisStore`'s option).
+   * @default 2000
+   */
+  commandTimeout?: number;
 }
 
 /** Longest user id accepted, in UTF-8 bytes. */
@@ -162,18 +168,18 @@ export class SessionAdmin {
     if (options === null || typeof options !== 'object') {
       throw new SessionError('INVALID_OPTIONS', 'SessionAdmin takes { redis, prefix } or { store }');
     }
-    const { store, redis, prefix } = options;
+    const { store, redis, prefix, commandTimeout } = options;
     if (store !== undefined) {
       if (!isStore(store)) throw new SessionError('INVALID_OPTIONS', 'store must be a RedisStore, a MemoryStore or an object implementing the Store interface');
-      if (redis !== undefined || prefix !== undefined) {
-        throw new SessionError('INVALID_OPTIONS', 'give either store, or redis and prefix; set the prefix on your store');
+      if (redis !== undefined || prefix !== undefined || commandTimeout !== undefined) {
+        throw new SessionError('INVALID_OPTIONS', 'give either store, or redis, prefix and commandTimeout; set those on your store');
       }
       this.#store = store;
       this.#owned = false;
     } else {
       const connection = redis ?? DEFAULT_REDIS_STORE_OPTIONS.redis;
       checkRedisOption(connection);
-      this.#store = new RedisStore({ redis: connection, prefix: prefix ?? DEFAULT_REDIS_STORE_OPTIONS.prefix });
+      this.#store = new RedisStore({ redis: connection, prefix: prefix ?? DEFAULT_REDIS_STORE_OPTIONS.prefix, ...(commandTimeout === undefined ? {} : { commandTimeout }) });
       this.#owned = true;
     }
   }
