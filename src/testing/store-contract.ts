@@ -114,11 +114,11 @@ function skipOf(...holders: unknown[]): ((reason: string) => void) | undefined {
 }
 
 /** The methods of the optional {@link UserIndexStore} capability. */
-const USER_INDEX_METHODS = ['userSessions', 'endSessions', 'scanSessions'] as const;
+const USER_INDEX_METHODS = ['userSessions', 'endSessions', 'endUserSessions', 'scanSessions'] as const;
 
 /** Why the user-index tests do not apply to a store without one. */
 const NO_USER_INDEX =
-  'the store keeps no user index (userSessions, endSessions, scanSessions): UserIndexStore is optional, ' +
+  'the store keeps no user index (userSessions, endSessions, endUserSessions, scanSessions): UserIndexStore is optional, ' +
   'and without it sessions cannot be listed or revoked by user';
 
 /** Sessions the scanSessions test makes: enough that a store walking its backend in steps of 1000 (Redis' SCAN) takes several. */
@@ -144,8 +144,8 @@ const SCANNED_SESSIONS = 2500;
  * Those tests apply only to a store where `hasUserIndex(store)` holds. On a store without the
  * capability they are reported skipped, with the reason, under `node:test`, Vitest or Mocha; under
  * Jest, which cannot skip a test once it runs, they pass without checking anything but that the
- * store has none of the three methods. A store with some of them but not all fails them: a user
- * index needs all three, or none.
+ * store has none of the four methods. A store with some of them but not all fails them: a user
+ * index needs all four, or none.
  *
  * ```ts
  * import { storeContract } from 'latchkey/testing';
@@ -772,7 +772,7 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
         const present = USER_INDEX_METHODS.filter((method) => typeof record[method] === 'function');
         if (present.length > 0) {
           const absent = USER_INDEX_METHODS.filter((method) => !present.includes(method));
-          throw new Error(`the store has ${present.join(' and ')} but not ${absent.join(' and ')}: a user index (UserIndexStore) needs all three methods, or none`);
+          throw new Error(`the store has ${present.join(' and ')} but not ${absent.join(' and ')}: a user index (UserIndexStore) needs all four methods, or none`);
         }
         return NO_USER_INDEX;
       };
@@ -937,6 +937,23 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
           for (const id of [first, second]) await assertEnded(id);
           await assertRevoked(third);
           assert.deepEqual(await listed(user), [kept]);
+        });
+
+        indexed('endUserSessions revokes every session of the user but those kept, moved ones included, and no other user\'s', async () => {
+          const [user, other] = [newUser(), newUser()];
+          const [kept, first, moving] = [await createFor(user), await createFor(user), await createFor(user)];
+          const theirs = await createFor(other);
+          const moved = newId('to');
+          assert.ok(await users().move(moving, moved, NO_CHANGE, expiry(LONG_MS)));
+          assert.equal(await users().endUserSessions(user, [kept]), 2);
+          for (const id of [first, moved]) await assertRevoked(id);
+          await assertEnded(moving);
+          assert.deepEqual(await listed(user), [kept]);
+          assert.equal(await users().update(kept, [['still', 'here']], [], expiry(LONG_MS), ROOMY), true, 'the kept session takes writes');
+          assert.deepEqual(await listed(other), [theirs]);
+          assert.equal(await users().endUserSessions(user, []), 1, 'then the kept one');
+          assert.deepEqual(await listed(user), []);
+          assert.equal(await users().endUserSessions(newUser(), []), 0, 'a user without sessions');
         });
 
         indexed('does not follow a move to another user\'s session', async () => {

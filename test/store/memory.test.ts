@@ -159,7 +159,7 @@ describe('storeContract without ttlOf: the checks it cannot make are skipped vis
 
 describe('storeContract on a store without a user index: its tests are skipped visibly, and a store with part of one fails them', () => {
   const GROUP = 'user index (UserIndexStore, optional)';
-  const REASON = /^the store keeps no user index \(userSessions, endSessions, scanSessions\): UserIndexStore is optional/;
+  const REASON = /^the store keeps no user index \(userSessions, endSessions, endUserSessions, scanSessions\): UserIndexStore is optional/;
   const OTHER = 'counts a missing field as 0 and resolves the new value';
   const plain = (extra: Record<string, unknown> = {}) => (): StoreFixture => {
     const memory = new MemoryStore();
@@ -211,7 +211,7 @@ describe('storeContract on a store without a user index: its tests are skipped v
     try {
       const runner = { skip: (note: string) => assert.fail(`skipped: ${note}`) };
       for (const name of indexTests(groups)) {
-        await assert.rejects((bodies.get(name) as Body).call(undefined, runner), /the store has userSessions and scanSessions but not endSessions: a user index \(UserIndexStore\) needs all three methods, or none/);
+        await assert.rejects((bodies.get(name) as Body).call(undefined, runner), /the store has userSessions and scanSessions but not endSessions and endUserSessions: a user index \(UserIndexStore\) needs all four methods, or none/);
       }
     } finally {
       await close();
@@ -232,7 +232,7 @@ describe('storeContract on a store without a user index: its tests are skipped v
     const results = [...child.stdout.matchAll(/^\s*ok \d+ - (.*)$/gm)].map((match) => match[1] as string);
     const skipped = results.filter((line) => line.includes('# SKIP'));
     assert.equal(skipped.length, count('skipped'));
-    for (const line of skipped) assert.match(line, / # SKIP the store keeps no user index \(userSessions, endSessions, scanSessions\)/);
+    for (const line of skipped) assert.match(line, / # SKIP the store keeps no user index \(userSessions, endSessions, endUserSessions, scanSessions\)/);
     assert.ok(results.includes(OTHER), `${OTHER} is reported passed`);
   });
 });

@@ -16,19 +16,10 @@ import {
 } from '../../src/index.js';
 import { storageId } from '../../src/core/id.js';
 import { context, cookieOf } from '../manager.js';
+import { withoutUserIndex } from '../store/store-views.js';
 
-/** A Store with every required method of a MemoryStore and none of its user index. */
 function storeWithoutIndex(): Store {
-  const inner = new MemoryStore();
-  return {
-    load: (id) => inner.load(id),
-    create: (id, fields, ttl) => inner.create(id, fields, ttl),
-    update: (...args) => inner.update(...args),
-    increment: (...args) => inner.increment(...args),
-    move: (...args) => inner.move(...args),
-    destroy: (id) => inner.destroy(id),
-    close: () => inner.close(),
-  };
+  return withoutUserIndex(new MemoryStore());
 }
 
 function client(userAgent: string, ip: string, cookie?: string): RequestContext {
