@@ -2,12 +2,11 @@
 // `npx latchkey`: sessions by user for operators (list, revoke, count, inspect), on the Redis and
 // key prefix the app uses. It names sessions by handle (what `session.id` shows) and never prints
 // a token or a storage id; the app's values only with --values, as they may be personal data.
-import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { SessionAdmin, type SessionInfo, type SessionInspection } from './core/admin.js';
 import { isSessionError } from './core/errors.js';
 import { RedisStore } from './stores/redis.js';
-import type { RedisClientLike, RedisLibrary } from './stores/redis-client.js';
+import { installed, type RedisClientLike, type RedisLibrary } from './stores/redis-client.js';
 
 const OK = 0;
 const NOT_FOUND = 1;
@@ -222,17 +221,6 @@ function targetOf(values: Values, env: NodeJS.ProcessEnv): Target {
   }
   const parsed = parseUrl(url, values.redis === undefined && env.REDIS_URL ? 'REDIS_URL' : '--redis');
   return { kind: 'url', url, shown: `Redis at ${hidePassword(parsed)}` };
-}
-
-const require = createRequire(import.meta.url);
-
-function installed(name: string): boolean {
-  try {
-    require.resolve(name);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function libraryOf(env: NodeJS.ProcessEnv): RedisLibrary {

@@ -384,7 +384,8 @@ export interface OwnedClient {
 
 const require = createRequire(import.meta.url);
 
-function installed(name: string): boolean {
+/** Whether the package `name` can be loaded from here (a Redis client library the app installed). */
+export function installed(name: string): boolean {
   try {
     require.resolve(name);
     return true;
