@@ -237,7 +237,9 @@ function nodeRedisSend(client: NodeRedisClientLike): SendCommand {
   const send: SendCommand = (_key, args, signal) => {
     if (client.isReady) {
       link.connected = true;
-      if (++link.sent > COMMANDS_PER_SIGNAL) link.renew();
+      // Counted after the renewal: the command goes out with the new signal.
+      if (link.sent >= COMMANDS_PER_SIGNAL) link.renew();
+      link.sent++;
       return client.sendCommand(args, args[0] === 'HGETALL' ? link.hgetall : link.plain);
     }
     if (link.connected) return Promise.reject(new Error(RECONNECTING));
