@@ -124,13 +124,16 @@ function indexOf(store: Store): UserIndexStore {
 }
 
 /**
- * Revokes the oldest sessions of `userId` beyond `max`, never `keep` (the storage id of the session
- * that just logged in). Called after a login has indexed its session.
+ * Lists the sessions of `userId` after a login, which removes the entries of ended ones from the
+ * index (without this, a user who logs in often but never lists their sessions would keep an entry
+ * for every session that ever expired), and revokes the oldest beyond `max`, never `keep` (the
+ * storage id of the session that just logged in). Does nothing on a store without a user index.
  */
-export async function trimUserSessions(store: Store, userId: string, keep: string, max: number): Promise<void> {
+export async function trimUserSessions(store: Store, userId: string, keep: string, max: number | null): Promise<void> {
+  if (max === null && !hasUserIndex(store)) return;
   const index = indexOf(store);
   const sessions = (await index.userSessions(userId)).sort(byAge);
-  const excess = sessions.length - max;
+  const excess = max === null ? 0 : sessions.length - max;
   if (excess <= 0) return;
   const revoked = sessions.filter((session) => session.id !== keep).slice(0, excess).map((session) => session.id);
   const count = await index.endSessions(userId, revoked);

@@ -136,7 +136,8 @@ export interface Session<Data extends object = DefaultSessionData> {
    * Signs the session in as `userId`: moves it to a new id as `regenerate()` does (the OWASP
    * renewal at authentication; a visitor without a session gets a new one), records the user in
    * it and in the user's index, so that `listUserSessions` and `revokeUserSessions` find it.
-   * A number is stored as its decimal digits. With `maxSessionsPerUser`, the user's oldest
+   * A number is stored as its decimal digits. The user's index drops the entries of sessions that
+   * ended (one listing of the user's sessions); with `maxSessionsPerUser`, the user's oldest
    * sessions beyond it are revoked.
    *
    * Rejects with `SESSION_GONE` when another request ended the session after this one saw it
@@ -896,6 +897,10 @@ export class RequestSession implements Session<UntypedSessionData> {
       publishLifecycle('logged-in');
       const max = this.#rt.options.maxSessionsPerUser;
       if (max !== null) await trimUserSessions(this.#rt.backing, user, sid, max);
+      else {
+        // Only housekeeping of the index: the login has happened, and the next one cleans up instead.
+        await trimUserSessions(this.#rt.backing, user, sid, null).catch(() => undefined);
+      }
     });
   }
 
