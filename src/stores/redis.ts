@@ -370,6 +370,12 @@ function listedSession(id: string, reply: unknown): IndexedSession | null {
   return fields.size === 0 ? null : { id, fields };
 }
 
+/** The id a session ended by a move went to, from an HMGET of {@link LISTED_FIELDS}, if it was moved. */
+function movedTo(reply: unknown): string | undefined {
+  const state: unknown = Array.isArray(reply) ? reply[0] : undefined;
+  return typeof state === 'string' ? /^e:(.+)$/.exec(state)?.[1] : undefined;
+}
+
 function expiryArgs(expiry: StoreExpiry): string[] {
   return [String(expiry.ttlMs), String(expiry.maxAgeMs ?? 0), String(expiry.now)];
 }
@@ -695,18 +701,34 @@ export class RedisStore implements UserIndexStore {
     const indexKey = this.#userKey(userId);
     const entries = toFieldMap(await this.#command('list', indexKey, ['HGETALL', indexKey]));
     if (entries === null) return [];
-    const ids = [...entries.keys()];
-    // One command per session, each on its own slot; the client sends them together.
-    const replies = await Promise.all(ids.map((id) => this.#command('list', this.#key(id), ['HMGET', this.#key(id), ...LISTED_FIELDS])));
     const live: IndexedSession[] = [];
     const ended: string[] = [];
-    ids.forEach((id, i) => {
-      const session = listedSession(id, replies[i]);
-      // Stored before it is indexed (see create): not stored means ended. A session of another
-      // user is not this one's either; sessions never change users.
-      if (session === null || session.fields.get(USER_FIELD) !== userId) ended.push(id);
-      else live.push(session);
-    });
+    const seen = new Set(entries.keys());
+    let round = [...seen];
+    // A session moved (regenerated, logged in again) between the HGETALL and the HMGETs is read
+    // as ended, and its new id was indexed after the HGETALL: follow the move to it, or a
+    // revocation that lists first would miss the session it was called to end.
+    for (let depth = 0; round.length > 0 && depth <= MAX_MOVES_FOLLOWED; depth++) {
+      // One command per session, each on its own slot; the client sends them together.
+      const replies = await Promise.all(round.map((id) => this.#command('list', this.#key(id), ['HMGET', this.#key(id), ...LISTED_FIELDS])));
+      const next: string[] = [];
+      round.forEach((id, i) => {
+        const session = listedSession(id, replies[i]);
+        // Stored before it is indexed (see create): not stored means ended. A session of another
+        // user is not this one's either.
+        if (session !== null && session.fields.get(USER_FIELD) === userId) {
+          live.push(session);
+          return;
+        }
+        if (depth === 0) ended.push(id);
+        const successor = movedTo(replies[i]);
+        if (successor !== undefined && !seen.has(successor)) {
+          seen.add(successor);
+          next.push(successor);
+        }
+      });
+      round = next;
+    }
     await this.#unindex(userId, ended);
     return live;
   }
