@@ -367,12 +367,18 @@ export class RequestSession implements Session<UntypedSessionData> {
   #secure = false;
   /** Whether the adapter has taken the Set-Cookie values: the headers are on their way out. */
   #sealed = false;
+  /**
+   * When the request began: a store tells by it whether the request was under way when its
+   * session was revoked (its writes fail) or came after (it finds no session, and may start one).
+   */
+  readonly #began: number;
   /** Whether onInvalidCookie has been told about this request. */
   #reported = false;
 
   constructor(runtime: SessionRuntime, context: RequestContext) {
     this.#rt = runtime;
     this.#ctx = context;
+    this.#began = Date.now();
   }
 
   get id(): string | undefined {
@@ -505,7 +511,7 @@ export class RequestSession implements Session<UntypedSessionData> {
 
   /** The expiry a store operation starting at `now` gives the session. */
   #expiry(now: number): StoreExpiry {
-    return { ttlMs: this.#rt.options.storeLifetimeMs, maxAgeMs: this.#rt.options.maxAgeMs, now };
+    return { ttlMs: this.#rt.options.storeLifetimeMs, maxAgeMs: this.#rt.options.maxAgeMs, now, since: this.#began };
   }
 
   /**

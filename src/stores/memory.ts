@@ -55,8 +55,11 @@ interface Entry {
   ended?: true;
   /** For an ended entry: the id the session was moved to, if it was moved rather than destroyed. */
   movedTo?: string;
-  /** For an ended entry: whether it was revoked (writes to it find no session, rather than fail). */
-  revoked?: true;
+  /**
+   * For a revoked entry: when it was revoked. Writes of requests that began after it find no
+   * session; those of requests under way fail.
+   */
+  revokedAt?: number;
 }
 
 /** The metadata fields of a stored session. */
@@ -299,9 +302,9 @@ export class MemoryStore implements UserIndexStore {
    * The live session `id` for a write: `undefined` when there is none, a rejection with
    * `SESSION_GONE` when it was ended recently.
    */
-  #writable(id: string): Entry | undefined {
+  #writable(id: string, expiry: StoreExpiry): Entry | undefined {
     const entry = this.#live(id, true);
-    if (entry?.revoked) return undefined;
+    if (entry?.revokedAt !== undefined && (expiry.since ?? expiry.now) >= entry.revokedAt) return undefined;
     if (entry?.ended) throw sessionEnded();
     return entry;
   }
@@ -310,11 +313,11 @@ export class MemoryStore implements UserIndexStore {
    * Replaces `id` with the mark that it ended, kept for {@link ENDED_GRACE_MS}. Marks hold no
    * data: they count against `maxSessions` only.
    */
-  #end(id: string, movedTo?: string, revoked?: true): void {
+  #end(id: string, movedTo?: string, revokedAt?: number): void {
     this.#delete(id);
     const entry: Entry = { fields: new Map(), expiresAt: Date.now() + ENDED_GRACE_MS, bytes: 0, dataBytes: 0, ended: true };
     if (movedTo !== undefined) entry.movedTo = movedTo;
-    if (revoked) entry.revoked = true;
+    if (revokedAt !== undefined) entry.revokedAt = revokedAt;
     this.#sessions.set(id, entry);
   }
 
@@ -341,7 +344,7 @@ export class MemoryStore implements UserIndexStore {
 
   /** {@inheritDoc Store.update} */
   async update(id: string, set: readonly StoreField[], remove: readonly string[], expiry: StoreExpiry, limits: StoreLimits): Promise<boolean> {
-    const entry = this.#writable(id);
+    const entry = this.#writable(id, expiry);
     if (entry === undefined) return false;
     const ttl = this.#ttl(id, entry, expiry);
     if (ttl === undefined) return false;
@@ -364,7 +367,7 @@ export class MemoryStore implements UserIndexStore {
     expiry: StoreExpiry,
     limits: StoreLimits,
   ): Promise<number | null> {
-    const entry = this.#writable(id);
+    const entry = this.#writable(id, expiry);
     if (entry === undefined) return null;
     const ttl = this.#ttl(id, entry, expiry);
     if (ttl === undefined) return null;
@@ -389,7 +392,7 @@ export class MemoryStore implements UserIndexStore {
 
   /** {@inheritDoc Store.move} */
   async move(from: string, to: string, change: StoreChange, expiry: StoreExpiry): Promise<Map<string, string> | null> {
-    const entry = this.#writable(from);
+    const entry = this.#writable(from, expiry);
     if (entry === undefined) return null;
     const ttl = this.#ttl(from, entry, expiry);
     if (ttl === undefined) return null;
@@ -425,6 +428,7 @@ export class MemoryStore implements UserIndexStore {
 
   /** {@inheritDoc UserIndexStore.endSessions} */
   async endSessions(userId: string, ids: readonly string[]): Promise<number> {
+    const now = Date.now();
     let ended = 0;
     const pending = [...ids];
     const seen = new Set<string>();
@@ -439,7 +443,7 @@ export class MemoryStore implements UserIndexStore {
       // An id that ended already stays as it ended (see UserIndexStore.endSessions).
       if (entry?.ended) continue;
       if (entry !== undefined) ended++;
-      this.#end(id, undefined, true);
+      this.#end(id, undefined, now);
     }
     return ended;
   }

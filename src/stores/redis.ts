@@ -101,16 +101,23 @@ function chunked(command: string, from: string, to: string): string {
  * Checks the session without reading it whole: one `HMGET` of the store's state field, the
  * created-at and last-seen fields and the byte tally, into `meta`. For a missing session, or one
  * past its absolute lifetime or without a valid created-at field while one applies (which it
- * deletes), or one revoked (see END_USER), the script returns `gone`; for an ended session, or
- * one another request is moving, a GONE error. A mark left by a move that failed and could not clean up is removed once its
+ * deletes), or one revoked (see END_USER) before the request began (ARGV[3] is `now/since`,
+ * or `now` for a request that began now), the script returns `gone`; for an ended session, one
+ * revoked while the request was under way, or one another request is moving, a GONE error. A mark left by a move that failed and could not clean up is removed once its
  * deadline passed. Leaves the TTL to set in `ttl`.
  */
 const head = (gone: string): string => `
 local meta = redis.call('HMGET', KEYS[1], '${STATE_FIELD}', '${CREATED_AT_FIELD}', '${BYTES_FIELD}', '${LAST_SEEN_FIELD}')
 local state, created = meta[1], meta[2]
 if not (state or created or meta[3] or meta[4]) and redis.call('EXISTS', KEYS[1]) == 0 then return ${gone} end
-local now = tonumber(ARGV[3])
-if state == 'r' then return ${gone} end
+local now, since = string.match(ARGV[3], '^(%d+)/?(%d*)$')
+now = tonumber(now)
+since = tonumber(since) or now
+local revoked = state and string.match(state, '^r(%d+)$')
+if revoked then
+  if since < tonumber(revoked) then return redis.error_reply('GONE the session was revoked') end
+  return ${gone}
+end
 if state then
   local deadline = string.match(state, '^m(%d+):')
   if not deadline or tonumber(deadline) > now then return redis.error_reply('GONE the session was ended') end
@@ -302,10 +309,10 @@ return user or 1`);
 /**
  * Revokes a session of the user ARGV[1]: its data goes, and a mark stays for ARGV[2] ms, whether or
  * not it is stored (so that a move still under way cannot make it later), unless it holds a
- * session of another user. The mark is 'r': unlike 'e', writes to the id find no session rather
- * than fail, so the revoked browser, which was given no newer cookie, gets a new session at its
- * next write (the core still fails the writes of requests that had seen the session). An id that
- * had already ended keeps its 'e'. Returns false for another user's session, else whether a
+ * session of another user. The mark is 'r' and the time of the revocation (ARGV[3]): unlike 'e',
+ * writes of requests that began after it find no session rather than fail, so the revoked browser,
+ * which was given no newer cookie, gets a new session at its next write; those of requests under
+ * way fail (see head). An id that had already ended keeps its 'e'. Returns false for another user's session, else whether a
  * session was stored (1 or 0) and the id it was being moved, or was moved, to ('' for none).
  */
 const END_USER = new Script(`
@@ -315,7 +322,7 @@ if user and user ~= ARGV[1] then return false end
 local moved = state and (string.match(state, '^m%d+:(.+)$') or string.match(state, '^e:(.+)$')) or ''
 local live = 0
 if (not state or string.sub(state, 1, 1) == 'm') and redis.call('EXISTS', KEYS[1]) == 1 then live = 1 end
-local mark = 'r'
+local mark = 'r' .. ARGV[3]
 if state and string.sub(state, 1, 1) == 'e' then mark = 'e' end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], '${STATE_FIELD}', mark)
@@ -377,7 +384,9 @@ function movedTo(reply: unknown): string | undefined {
 }
 
 function expiryArgs(expiry: StoreExpiry): string[] {
-  return [String(expiry.ttlMs), String(expiry.maxAgeMs ?? 0), String(expiry.now)];
+  // `now/since`: when the request began travels with the time, for revoked ids (see head).
+  const now = expiry.since === undefined ? String(expiry.now) : `${expiry.now}/${expiry.since}`;
+  return [String(expiry.ttlMs), String(expiry.maxAgeMs ?? 0), now];
 }
 
 function limitArgs(limits: StoreLimits): string[] {
@@ -735,13 +744,14 @@ export class RedisStore implements UserIndexStore {
 
   /** {@inheritDoc UserIndexStore.endSessions} */
   async endSessions(userId: string, ids: readonly string[]): Promise<number> {
+    const now = Date.now();
     let count = 0;
     const seen = new Set<string>();
     let round = [...new Set(ids)];
     for (let depth = 0; round.length > 0 && depth <= MAX_MOVES_FOLLOWED; depth++) {
       for (const id of round) seen.add(id);
       const replies = await Promise.all(
-        round.map((id) => this.#script('revoke', END_USER, this.#key(id), [userId, String(ENDED_GRACE_MS)])),
+        round.map((id) => this.#script('revoke', END_USER, this.#key(id), [userId, String(ENDED_GRACE_MS), String(now)])),
       );
       const next: string[] = [];
       for (const reply of replies) {

@@ -83,6 +83,13 @@ export interface StoreExpiry {
   readonly maxAgeMs: number | null;
   /** The current time in milliseconds since the epoch, by the application's clock. */
   readonly now: number;
+  /**
+   * When the request making this change began (milliseconds since the epoch), if known: a write
+   * to an id revoked after that time was under way during the revocation, and rejects with
+   * `SESSION_GONE`; one to an id revoked before it finds no session (see
+   * {@link UserIndexStore.endSessions}). Without it, the write counts as begun now.
+   */
+  readonly since?: number;
 }
 
 /** Fields to set and to remove while moving a session (see {@link Store.move}). */
@@ -240,11 +247,12 @@ export interface UserIndexStore extends Store {
    * index. Resolves how many stored sessions it ended.
    *
    * A revoked id is ended as by {@link Store.destroy}, with one difference for the
-   * {@link ENDED_GRACE_MS} it stays known: `update`, `increment` and `move` find no session
-   * (resolve `false` or `null`) instead of rejecting with `SESSION_GONE`. The browser holding a
-   * revoked id was given no newer cookie, so its next request must be able to start a new session;
-   * requests that had seen the session alive still fail their writes, as latchkey knows they saw
-   * it. An id that had already ended (destroyed or moved) stays ended as it was.
+   * {@link ENDED_GRACE_MS} it stays known: `update`, `increment` and `move` of a request that began
+   * after the revocation ({@link StoreExpiry.since}) find no session (resolve `false` or `null`)
+   * instead of rejecting with `SESSION_GONE`. The browser holding a revoked id was given no newer
+   * cookie, so its next request must be able to start a new session; requests that were under way
+   * still fail their writes. An id that had already ended (destroyed or moved) stays ended as it
+   * was.
    */
   endSessions(userId: string, ids: readonly string[]): Promise<number>;
   /**

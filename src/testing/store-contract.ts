@@ -899,6 +899,22 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
           assert.deepEqual(await listed(user), [kept]);
         });
 
+        indexed('fails the writes of a request under way when the session was revoked (since before it), and not those begun after', async () => {
+          const user = newUser();
+          const id = await createFor(user);
+          const began = Date.now() - 1000;
+          assert.equal(await users().endSessions(user, [id]), 1);
+          const underWay = { ...expiry(LONG_MS), since: began };
+          await rejectsWithCode(users().update(id, [['late', '1']], [], underWay, ROOMY), 'SESSION_GONE');
+          await rejectsWithCode(users().increment(id, 'late', 1, [], underWay, ROOMY), 'SESSION_GONE');
+          await rejectsWithCode(users().move(id, newId('to'), NO_CHANGE, underWay), 'SESSION_GONE');
+          const after = { ...expiry(LONG_MS), since: Date.now() + 1 };
+          assert.equal(await users().update(id, [['late', '1']], [], after, ROOMY), false);
+          assert.equal(await users().increment(id, 'late', 1, [], after, ROOMY), null);
+          assert.equal(await users().move(id, newId('to'), NO_CHANGE, after), null);
+          assert.equal(await users().load(id), null, 'nothing was written');
+        });
+
         indexed('ends an id never stored, so that a later create of it resolves false and stores nothing', async () => {
           const user = newUser();
           const id = newId('early');

@@ -351,8 +351,8 @@ async function redisBacked(name: string, connect: (url: string) => Promise<{ cli
   const { client, close } = await connect(redis.url);
   const store = new CountingStore(new RedisStore({ redis: client as never, commandTimeout: 1000 }));
   const key = (id: string): string => PREFIX + storageIdOf(id);
-  // RedisStore's marks: 'e' (ended), 'e:<new id>' (a signed-in session moved), 'r' (revoked).
-  const isEndedMark = (state: unknown): boolean => typeof state === 'string' && /^(?:e(?::.+)?|r)$/.test(state);
+  // RedisStore's marks: 'e' (ended), 'e:<new id>' (a signed-in session moved), 'r<time>' (revoked).
+  const isEndedMark = (state: unknown): boolean => typeof state === 'string' && /^(?:e(?::.+)?|r[0-9]+)$/.test(state);
   const hashAt = async (redisKey: string): Promise<Map<string, string> | null> => {
     const flat = (await redis.command('HGETALL', redisKey)) as string[];
     if (flat.length === 0) return null;

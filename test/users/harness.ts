@@ -178,7 +178,7 @@ export function storageOf(cookie: string): string {
 
 /**
  * Why the store still holds something usable under the id of `cookie`, or `undefined` when it
- * does not: in Redis the key is gone or holds only the mark that the id ended (`:x`); in a
+ * does not: in Redis the key is gone or holds only the mark that the id ended or was revoked (`:x`); in a
  * MemoryStore there is no session under it.
  */
 export async function heldUnder(deployment: Deployment, cookie: string): Promise<string | undefined> {
@@ -186,7 +186,7 @@ export async function heldUnder(deployment: Deployment, cookie: string): Promise
   if (deployment.redis !== undefined) {
     const fields = (await deployment.redis.command('HGETALL', PREFIX + sid)) as string[];
     if (fields.length === 0) return undefined;
-    if (fields.length === 2 && fields[0] === ':x' && /^e(:|$)/.test(fields[1] as string)) return undefined;
+    if (fields.length === 2 && fields[0] === ':x' && /^(?:e(?::.+)?|r[0-9]+)$/.test(fields[1] as string)) return undefined;
     return `the key holds ${JSON.stringify(fields)}`;
   }
   const held = deployment.memory?.inspect(sid);
