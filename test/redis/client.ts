@@ -2,6 +2,7 @@
 // that need both: started before the calling describe block's tests, stopped after them.
 import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import type { Cluster, Redis } from 'ioredis';
 import { createClient } from 'redis';
 import { useRedis, type RedisServer } from './server.js';
 
@@ -39,4 +40,13 @@ export function useRedisWithClient(): RedisWithClient {
       return client;
     },
   };
+}
+
+/** Waits for an ioredis client's first connection; rejects if it ends before it is ready. */
+export async function ioredisReady(client: Redis | Cluster): Promise<void> {
+  if (client.status === 'ready') return;
+  await new Promise<void>((resolve, reject) => {
+    client.once('ready', () => resolve());
+    client.once('end', () => reject(new Error('the ioredis client ended before it was ready')));
+  });
 }

@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cluster, Redis } from 'ioredis';
 import { createCluster, createSentinel } from 'redis';
+import { ioredisReady } from './client.js';
 import { startCluster, startSentinel, type RedisNode } from './topology.js';
 
 /**
@@ -57,13 +58,6 @@ async function replicated(primary: RedisNode): Promise<void> {
   });
 }
 
-async function readyIoredis(client: Redis | Cluster): Promise<void> {
-  if (client.status === 'ready') return;
-  await new Promise<void>((resolve, reject) => {
-    client.once('ready', () => resolve());
-    client.once('end', () => reject(new Error('ioredis client ended before it was ready')));
-  });
-}
 
 describe('test topologies', () => {
   it('Sentinel: both clients work through it, and a new primary takes over after the old one is killed', async (t) => {
@@ -81,7 +75,7 @@ describe('test topologies', () => {
     const ioredis = new Redis({ sentinels: [...sentinel.sentinels], name: sentinel.masterName });
     ioredis.on('error', () => {});
     t.after(() => ioredis.disconnect());
-    await readyIoredis(ioredis);
+    await ioredisReady(ioredis);
 
     const old = await sentinel.primary();
     assert.equal(old.port, sentinel.nodes[0]?.port);
@@ -129,7 +123,7 @@ describe('test topologies', () => {
     const ioredis = new Cluster([...cluster.rootNodes]);
     ioredis.on('error', () => {});
     t.after(() => ioredis.disconnect());
-    await readyIoredis(ioredis);
+    await ioredisReady(ioredis);
 
     // One key per client on each primary.
     const keys = new Map<number, string>();

@@ -138,19 +138,9 @@ describe('storeContract without ttlOf: the checks it cannot make are skipped vis
   });
 
   it('shows as skipped, with the reason, in what node:test reports', () => {
-    const child = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=tap', 'test/store/contract-without-ttl.ts'], {
-      encoding: 'utf8',
-      env: { ...process.env, NODE_TEST_CONTEXT: undefined },
-      timeout: 60_000,
-    });
-    assert.equal(child.status, 0, `${child.stdout.slice(-3000)}\n${child.stderr}`);
-    const count = (what: string): number => Number(new RegExp(`^# ${what} (\\d+)$`, 'm').exec(child.stdout)?.[1]);
-    assert.equal(count('fail'), 0);
+    const { count, results, skipped } = tapReport('test/store/contract-without-ttl.ts');
     assert.ok(count('skipped') >= 20, `skipped ${count('skipped')}`);
     assert.ok(count('pass') >= 10, `passed ${count('pass')}`);
-    const results = [...child.stdout.matchAll(/^\s*ok \d+ - (.*)$/gm)].map((match) => match[1] as string);
-    const skipped = results.filter((line) => line.includes('# SKIP'));
-    assert.equal(skipped.length, count('skipped'));
     for (const line of skipped) assert.match(line, /# SKIP the fixture gives no ttlOf: \d+ time-to-live checks? did not run \(the rest of this test passed\)$/);
     for (const name of [TTL_ONLY, WITH_TTL]) assert.ok(skipped.some((line) => line.startsWith(`${name} # SKIP`)), `${name} is reported skipped`);
     assert.ok(results.includes(NO_TTL), `${NO_TTL} is reported passed`);
@@ -219,23 +209,32 @@ describe('storeContract on a store without a user index: its tests are skipped v
   });
 
   it('shows them as skipped, with the reason, in what node:test reports, and the rest of the contract passes', () => {
-    const child = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=tap', 'test/store/contract-without-user-index.ts'], {
-      encoding: 'utf8',
-      env: { ...process.env, NODE_TEST_CONTEXT: undefined },
-      timeout: 60_000,
-    });
-    assert.equal(child.status, 0, `${child.stdout.slice(-3000)}\n${child.stderr}`);
-    const count = (what: string): number => Number(new RegExp(`^# ${what} (\\d+)$`, 'm').exec(child.stdout)?.[1]);
-    assert.equal(count('fail'), 0);
+    const { count, results, skipped } = tapReport('test/store/contract-without-user-index.ts');
     assert.ok(count('skipped') >= 14, `skipped ${count('skipped')}`);
     assert.ok(count('pass') >= 50, `passed ${count('pass')}`);
-    const results = [...child.stdout.matchAll(/^\s*ok \d+ - (.*)$/gm)].map((match) => match[1] as string);
-    const skipped = results.filter((line) => line.includes('# SKIP'));
-    assert.equal(skipped.length, count('skipped'));
     for (const line of skipped) assert.match(line, / # SKIP the store keeps no user index \(userSessions, endSessions, endUserSessions, scanSessions\)/);
     assert.ok(results.includes(OTHER), `${OTHER} is reported passed`);
   });
 });
+
+/**
+ * Runs a contract file under node:test's TAP reporter, asserts it passed with no failure, and gives its
+ * counts, the names of its results, and those reported skipped (checked to match the skipped count).
+ */
+function tapReport(file: string): { count: (what: string) => number; results: string[]; skipped: string[] } {
+  const child = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=tap', file], {
+    encoding: 'utf8',
+    env: { ...process.env, NODE_TEST_CONTEXT: undefined },
+    timeout: 60_000,
+  });
+  assert.equal(child.status, 0, `${child.stdout.slice(-3000)}\n${child.stderr}`);
+  const count = (what: string): number => Number(new RegExp(`^# ${what} (\\d+)$`, 'm').exec(child.stdout)?.[1]);
+  assert.equal(count('fail'), 0);
+  const results = [...child.stdout.matchAll(/^\s*ok \d+ - (.*)$/gm)].map((match) => match[1] as string);
+  const skipped = results.filter((line) => line.includes('# SKIP'));
+  assert.equal(skipped.length, count('skipped'));
+  return { count, results, skipped };
+}
 
 /** Numbers no count or size option takes. */
 const NOT_WHOLE_ABOVE_ZERO: readonly unknown[] = [0, -1, 1.5, Number.NaN, Infinity];

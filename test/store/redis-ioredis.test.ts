@@ -3,17 +3,13 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { RedisStore } from '../../src/stores/redis.js';
 import type { RedisServer } from '../redis/server.js';
+import { ioredisReady } from '../redis/client.js';
 import { redisStoreContract } from './redis-contract.js';
 
 async function connect(url: string): Promise<Redis> {
   const client = new Redis(url);
   client.on('error', () => {});
-  if (client.status !== 'ready') {
-    await new Promise<void>((resolve, reject) => {
-      client.once('ready', () => resolve());
-      client.once('end', () => reject(new Error('ioredis client ended before it was ready')));
-    });
-  }
+  await ioredisReady(client);
   return client;
 }
 

@@ -5,6 +5,7 @@
 import { Cluster, Redis } from 'ioredis';
 import { createCluster, createSentinel } from 'redis';
 import type { RedisClientLike } from '../../src/stores/redis-client.js';
+import { ioredisReady } from '../redis/client.js';
 
 /** Where the sentinels are and the name they monitor the primary under. */
 export interface SentinelAddress {
@@ -52,7 +53,7 @@ export async function connectIoredisSentinel({ name, sentinels }: SentinelAddres
     retryStrategy: (times: number) => Math.min(50 * 2 ** times, 500),
   });
   client.on('error', ignore);
-  await ready(client);
+  await ioredisReady(client);
   return { client, close: async () => client.disconnect() };
 }
 
@@ -72,15 +73,6 @@ export async function connectIoredisCluster(nodes: ClusterAddress): Promise<Topo
     clusterRetryStrategy: (times: number) => Math.min(50 * 2 ** times, 500),
   });
   client.on('error', ignore);
-  await ready(client);
+  await ioredisReady(client);
   return { client, close: async () => client.disconnect() };
-}
-
-/** Waits for an ioredis client's first connection. */
-async function ready(client: Redis | Cluster): Promise<void> {
-  if (client.status === 'ready') return;
-  await new Promise<void>((resolve, reject) => {
-    client.once('ready', () => resolve());
-    client.once('end', () => reject(new Error('the ioredis client ended before it was ready')));
-  });
 }

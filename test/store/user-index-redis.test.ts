@@ -13,6 +13,7 @@ import { SessionError } from '../../src/core/errors.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import { CREATED_AT_FIELD, ENDED_GRACE_MS, LAST_SEEN_FIELD, USER_FIELD, type StoreExpiry, type StoreField } from '../../src/stores/store.js';
 import { useRedis } from '../redis/server.js';
+import { ioredisReady } from '../redis/client.js';
 import { startCluster, type ClusterTopology } from '../redis/topology.js';
 import { CLUSTER_CLIENTS, type TopologyClient } from './topology-clients.js';
 
@@ -31,12 +32,7 @@ const STANDALONE_CLIENTS: Record<string, (url: string) => Promise<TopologyClient
   ioredis: async (url) => {
     const client = new Redis(url);
     client.on('error', () => {});
-    if (client.status !== 'ready') {
-      await new Promise<void>((resolve, reject) => {
-        client.once('ready', () => resolve());
-        client.once('end', () => reject(new Error('ioredis client ended before it was ready')));
-      });
-    }
+    await ioredisReady(client);
     return { client, close: async () => void client.disconnect() };
   },
 };

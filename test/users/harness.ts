@@ -9,6 +9,7 @@ import { createClient } from 'redis';
 import { isSessionError, MemoryStore, SessionManager, type Session, type SessionOptions } from '../../src/index.js';
 import { storageId } from '../../src/core/id.js';
 import { context } from '../manager.js';
+import { ioredisReady } from '../redis/client.js';
 import { useRedis, type RedisServer } from '../redis/server.js';
 
 /** The stores every test of this folder runs on. */
@@ -45,12 +46,7 @@ async function connectNodeRedis(url: string): Promise<Client> {
 async function connectIoredis(url: string): Promise<Client> {
   const client = new Redis(url);
   client.on('error', () => {});
-  if (client.status !== 'ready') {
-    await new Promise<void>((resolve, reject) => {
-      client.once('ready', () => resolve());
-      client.once('end', () => reject(new Error('the ioredis client ended before it was ready')));
-    });
-  }
+  await ioredisReady(client);
   return { client, close: async () => void client.disconnect() };
 }
 
