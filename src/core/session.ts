@@ -145,7 +145,8 @@ export interface Session<Data extends object = DefaultSessionData> {
    *
    * Rejects with `SESSION_GONE` when another request ended the session after this one saw it
    * (or a revocation of the same user raced the login), and with `STORE_UNAVAILABLE` when the
-   * store failed: then the old session, if any, is as it was.
+   * store failed: if the move failed, the old session, if any, is as it was; if only the
+   * `maxSessionsPerUser` step failed, the user is signed in under the new id.
    */
   login(userId: string | number): Promise<void>;
   /**
