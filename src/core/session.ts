@@ -375,6 +375,10 @@ export class RequestSession implements Session<UntypedSessionData> {
   readonly #began: number;
   /** Whether onInvalidCookie has been told about this request. */
   #reported = false;
+  /** The id a session this request creates will get, chosen early when its handle was asked for. */
+  #nextId: string | undefined;
+  /** When the session was created, as last read or written (for a cookie sent again by resendCookie). */
+  #createdAt: number | undefined;
 
   constructor(runtime: SessionRuntime, context: RequestContext) {
     this.#rt = runtime;
@@ -605,6 +609,7 @@ export class RequestSession implements Session<UntypedSessionData> {
       this.#confirmed(id);
       this.#data = userData(fields);
       this.#known(fields);
+      this.#createdAt = parseStoredTime(fields.get(CREATED_AT));
       // The stored last-seen time says when any process last extended the expiry, so a read
       // refreshes it at most once per touchInterval whatever other clients do.
       // A missing or unreadable last-seen counts as long ago.
@@ -801,10 +806,12 @@ export class RequestSession implements Session<UntypedSessionData> {
     const ttlMs = Math.min(storeLifetimeMs, maxAgeMs ?? Infinity);
     // A collision of 256-bit random ids will not happen; the conditional create makes sure of it.
     for (let attempt = 0; attempt < 3; attempt++) {
-      const id = createSessionId();
+      const id = (attempt === 0 ? this.#nextId : undefined) ?? createSessionId();
+      this.#nextId = undefined;
       const sid = storageId(id);
       if (await this.#rt.store.create(sid, fields, ttlMs, maxAgeMs)) {
         this.#issued(id, data, this.#cookieFor(nowMs, nowMs));
+        this.#createdAt = nowMs;
         this.#known(new Map(extra));
         publishLifecycle('created');
         return sid;
@@ -858,7 +865,8 @@ export class RequestSession implements Session<UntypedSessionData> {
         this.#unknown();
         return;
       }
-      this.#issued(newId, userData(fields), this.#cookieFor(parseStoredTime(fields.get(CREATED_AT)) ?? now, now));
+      this.#createdAt = parseStoredTime(fields.get(CREATED_AT)) ?? now;
+      this.#issued(newId, userData(fields), this.#cookieFor(this.#createdAt, now));
       this.#known(fields);
       // Same data under a new id: the session itself is not new.
       this.#existed = true;
@@ -887,7 +895,8 @@ export class RequestSession implements Session<UntypedSessionData> {
           fields = null;
         }
         if (fields !== null) {
-          this.#issued(newId, userData(fields), this.#cookieFor(parseStoredTime(fields.get(CREATED_AT)) ?? now, now));
+          this.#createdAt = parseStoredTime(fields.get(CREATED_AT)) ?? now;
+          this.#issued(newId, userData(fields), this.#cookieFor(this.#createdAt, now));
           this.#known(fields);
           this.#existed = true;
           sid = storageId(newId);
@@ -918,6 +927,64 @@ export class RequestSession implements Session<UntypedSessionData> {
   async userId(): Promise<string | undefined> {
     await this.load();
     return this.#user;
+  }
+
+  // What follows is for the plain-object session of core/plain.ts (the express-session,
+  // @fastify/session and koa-session APIs), not part of the Session interface.
+
+  /** The user keys and JSON values as last read or written (empty before a load, and without a session). */
+  snapshot(): ReadonlyMap<string, string> {
+    return this.#data ?? NO_EXTRA;
+  }
+
+  /** The user the session is signed in as, as last read or written. */
+  get user(): string | undefined {
+    return this.#user;
+  }
+
+  /**
+   * The public handle of the session, or of the one this request will create: the id is chosen
+   * now and used by the next write that creates a session, as express-session's `req.sessionID`
+   * names a session before it is saved.
+   */
+  plannedHandle(): string {
+    const known = this.id;
+    if (known !== undefined) return known;
+    this.#nextId ??= createSessionId();
+    return sessionHandle(storageId(this.#nextId));
+  }
+
+  /**
+   * Sets the keys of `set` (JSON values) and removes those of `remove`, in one round trip; starts
+   * a session when there is none and `set` is not empty.
+   */
+  write(set: Array<[string, string]>, remove: string[]): Promise<void> {
+    for (const [key] of set) checkKey(key, 'set');
+    checkLimits(set, this.#rt.options.limits);
+    if (set.length === 0 && remove.length === 0) return Promise.resolve();
+    return this.#serial(() => this.#write(set, remove));
+  }
+
+  /** Forgets what was read and reads the session again from the store. */
+  reload(): Promise<void> {
+    return this.#serial(async () => {
+      this.#data = undefined;
+    }).then(() => this.load());
+  }
+
+  /**
+   * Sends the existing session's cookie again with `maxAge` seconds (`undefined`: a browser-session
+   * cookie), capped by what is left of the absolute lifetime. Does nothing without a session.
+   */
+  resendCookie(maxAge: number | undefined): void {
+    if (this.#id === undefined || this.#cookie.kind === 'clear') return;
+    this.#checkHeaders('send the session cookie');
+    this.#settleSecure();
+    const now = Date.now();
+    const { maxAgeMs } = this.#rt.options;
+    const leftMs = maxAgeMs === null ? Infinity : (this.#createdAt ?? now) + maxAgeMs - now;
+    const seconds = maxAge === undefined ? undefined : Math.max(1, Math.min(MAX_COOKIE_AGE, Math.floor(maxAge), Math.ceil(leftMs / 1000)));
+    this.#cookie = { kind: 'set', maxAge: seconds };
   }
 }
 
