@@ -85,7 +85,7 @@ export class PlainSession {
    * @param handle - the request's session, from {@link SessionManager.open}
    * @param userOf - where the data names its user (default: Passport's `passport.user`)
    */
-  constructor(handle: SessionHandle<object>, userOf: UserOf = passportUser) {
+  constructor(handle: Pick<SessionHandle, 'session'> | { readonly session: object }, userOf: UserOf = passportUser) {
     if (!(handle.session instanceof RequestSession)) throw new TypeError('PlainSession takes a handle from SessionManager.open()');
     this.#session = handle.session;
     this.#userOf = userOf;
