@@ -117,7 +117,7 @@ function rows(result: FrameworkResult): string[][] {
         fmt.us(figures.cpu),
         isFloor ? '' : fmt.delta(difference(figures.cpu, floor?.routes[route]?.cpu)),
         isFloor ? '1.00×' : fmt.ratio(ratio(figures.rps, floor?.routes[route]?.rps)),
-        stack.kind === 'latchkey' ? fmt.ratio(ratio(figures.rps, competitor?.routes[route]?.rps)) : '',
+        stack.kind === 'latchkey' || stack.kind === 'compat' ? fmt.ratio(ratio(figures.rps, competitor?.routes[route]?.rps)) : '',
       ]);
     }
   }
@@ -182,6 +182,38 @@ function ownCostTable(results: Results): string {
   return markdownTable(['framework', 'CPU µs/req', ...ROUTES.map((route) => `/${route}`)], body);
 }
 
+/**
+ * What one load costs the native API: its CPU per request on /read (one load of a logged-in
+ * session) over /plain (no session). A compatible mode loads the session before the handlers run,
+ * so it may cost the native API's overhead plus this, and no more.
+ */
+function loadAllowance(latchkey: StackResult): number | undefined {
+  return difference(latchkey.routes.read?.cpu, latchkey.routes.plain?.cpu);
+}
+
+/** The compatible mode's CPU per request against the native API's, per framework and route. */
+function compatTable(results: Results): string | undefined {
+  const body: string[][] = [];
+  for (const result of results.frameworks) {
+    const latchkey = of(result, 'latchkey');
+    const compat = of(result, 'compat');
+    if (!latchkey || !compat) continue;
+    const allowance = loadAllowance(latchkey);
+    body.push([
+      result.framework,
+      compat.name,
+      fmt.us(allowance),
+      ...ROUTES.map((route) => {
+        const own = compat.routes[route]?.cpu;
+        const native = latchkey.routes[route]?.cpu;
+        return own === undefined || native === undefined ? '—' : `${fmt.us(own)} vs ${fmt.us(native)} (${fmt.delta(own - native)})`;
+      }),
+    ]);
+  }
+  if (body.length === 0) return undefined;
+  return markdownTable(['framework', 'mode', 'one load, µs', ...ROUTES.map((route) => `/${route}`)], body);
+}
+
 /** A target from the issue, checked against this run; `met` is undefined when the run did not measure it. */
 interface Check {
   target: string;
@@ -237,6 +269,24 @@ function checks(results: Results): Check[] {
     }
     const kept = latchkey.lostUpdates ?? [];
     if (kept.length > 0) add(`${fw}: ${s.concurrentWrites}/${s.concurrentWrites} concurrent writes kept`, how.lost, [Math.min(...kept)], s.concurrentWrites ?? 50, kept.join(', '));
+    const compat = of(result, 'compat');
+    if (compat) {
+      const name = compat.name;
+      add(`${name} /plain: 0 Redis commands`, how.commands, [compat.routes.plain?.commands], 0, fmt.cmds(compat.routes.plain?.commands), true);
+      const read = compat.routes.read?.roundTrips;
+      add(`${name} /read: 1 round trip`, how.roundTrips, [read], 1, fmt.cmds(read), true);
+      const allowance = loadAllowance(latchkey);
+      for (const route of ROUTES) {
+        const own = compat.routes[route]?.cpu;
+        const native = latchkey.routes[route]?.cpu;
+        // /plain loads nothing: no allowance there beyond the CPU target's own margin.
+        const limit = route === 'plain' ? (native === undefined ? undefined : native * CPU_LIMIT) : native === undefined || allowance === undefined ? undefined : native + allowance;
+        const shown = own === undefined || limit === undefined ? '—' : `${fmt.us(own)} vs ≤ ${fmt.us(limit)} µs`;
+        list.push({ target: `${name} /${route}: CPU per request ≤ the native API's${route === 'plain' ? ` × ${CPU_LIMIT.toFixed(2)}` : ' + one load'}`, how: how.cpu, measured: shown, met: own === undefined || limit === undefined ? undefined : own <= limit });
+      }
+      const compatKept = compat.lostUpdates ?? [];
+      if (compatKept.length > 0) add(`${name}: ${s.concurrentWrites}/${s.concurrentWrites} concurrent writes kept`, how.lost, [Math.min(...compatKept)], s.concurrentWrites ?? 50, compatKept.join(', '));
+    }
   }
   const latchkeyBytes = express && of(express, 'latchkey')?.memory?.average;
   const connectRedisBytes = express && of(express, 'competitor')?.memory?.average;
@@ -281,6 +331,20 @@ function redisCostSection(results: Results): string[] {
   ];
 }
 
+/** The section on the compatible modes, when the run measured them. */
+function compatSection(results: Results): string[] {
+  const table = compatTable(results);
+  if (table === undefined) return [];
+  return [
+    '## Compatible modes',
+    '',
+    "latchkey/express-session, latchkey/fastify-session and latchkey/koa-session speak the API of the library they replace, configured as an app that changed its import would have them (the replaced library's options, `secret` included, so their cookies are signed). They load the session before the handlers run, so each may cost the native API's per-request overhead plus one load (the native API's CPU on /read over /plain, in the first column), and no more. Cells: the mode's CPU µs/req vs the native API's on the same route, and the difference. Their req/s against the library they replace is in each framework's table (`req/s × competitor`).",
+    '',
+    table,
+    '',
+  ];
+}
+
 /** BENCHMARKS.md: machine, versions, date, the tables, the targets, and how to re-run. */
 export function renderMarkdown(results: Results, json: string): string {
   const cpu = cpus();
@@ -314,6 +378,7 @@ export function renderMarkdown(results: Results, json: string): string {
     '',
     ownCostTable(results),
     '',
+    ...compatSection(results),
     ...redisCostSection(results),
   ];
   for (const result of results.frameworks) {

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { freePort, startRedis, type RedisServer } from '../test/redis/server.js';
-import { COMPETITORS, FRAMEWORKS, type StackKind } from './stacks/index.js';
+import { COMPAT, COMPETITORS, FRAMEWORKS, type StackKind } from './stacks/index.js';
 import type { LoadJob, LoadResult } from './load.js';
 import type { CpuSample } from './server.js';
 import { REDIS_COST_SETTINGS, renderRedisCost, type MeasureRedisCost } from './redis-cost-report.js';
@@ -74,6 +74,7 @@ interface Running {
 
 function stackName(framework: string, kind: StackKind): string {
   if (kind === 'competitor') return COMPETITORS[framework] ?? 'competitor';
+  if (kind === 'compat') return COMPAT[framework] ?? 'latchkey (compatible API)';
   if (kind === 'empty') return `bare ${framework} + empty ${framework === 'fastify' ? 'hook' : 'middleware'}`;
   return kind === 'floor' ? `bare ${framework} + 1 Redis command` : 'latchkey';
 }

@@ -33,6 +33,15 @@ export async function connectRedis(url: string) {
 /** The node-redis client type the stacks use. */
 export type RedisClient = Awaited<ReturnType<typeof connectRedis>>;
 
+/** A session that is a plain object, seen through get/set/all (its `cookie` bookkeeping left out). */
+export function plainSession(data: Record<string, unknown>) {
+  return {
+    get: (key: string) => data[key],
+    set: (key: string, value: unknown) => void (data[key] = value),
+    all: () => Object.fromEntries(Object.entries(data).filter(([key]) => key !== 'cookie')),
+  };
+}
+
 /**
  * The routes for libraries whose session is a plain object saved at the end of the request
  * (express-session, @fastify/session, koa-session): `get`/`set` over that object.

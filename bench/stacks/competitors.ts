@@ -8,18 +8,9 @@ import fastifyCookie from '@fastify/cookie';
 import fastifySession from '@fastify/session';
 import koaSession from 'koa-session';
 import koaRedis from 'koa-redis';
-import { connectRedis, objectSessionRoute, SECRET } from './common.js';
+import { connectRedis, objectSessionRoute, plainSession as plain, SECRET } from './common.js';
 import { expressApp, fastifyApp, koaApp } from './frameworks.js';
 import type { StackStarter } from './index.js';
-
-/** A session that is a plain object, seen through get/set/all. */
-function plain(data: Record<string, unknown>) {
-  return {
-    get: (key: string) => data[key],
-    set: (key: string, value: unknown) => void (data[key] = value),
-    all: () => Object.fromEntries(Object.entries(data).filter(([key]) => key !== 'cookie')),
-  };
-}
 
 export const stacks: Record<string, StackStarter> = {
   async express(url) {

@@ -9,10 +9,11 @@ export type Served = RequestListener | { listen(options: { port: number; host: s
 export type StackStarter = (redisUrl: string) => Promise<Served>;
 
 /**
- * What a stack is: latchkey, the framework's usual session library, the floor, or the floor with
- * an empty middleware (timed on /plain only: what mounting any middleware costs the framework).
+ * What a stack is: latchkey, latchkey's mode that speaks the usual library's API (compat), the
+ * framework's usual session library, the floor, or the floor with an empty middleware (timed on
+ * /plain only: what mounting any middleware costs the framework).
  */
-export type StackKind = 'latchkey' | 'competitor' | 'floor' | 'empty';
+export type StackKind = 'latchkey' | 'compat' | 'competitor' | 'floor' | 'empty';
 
 /** The frameworks, each with the kinds of stack it has, in table order. */
 export const FRAMEWORKS: Record<string, readonly StackKind[]> = {
@@ -30,8 +31,16 @@ export const COMPETITORS: Record<string, string> = {
   koa: 'koa-session + koa-redis',
 };
 
+/** latchkey's mode that speaks each usual library's API, by framework. */
+export const COMPAT: Record<string, string> = {
+  express: 'latchkey/express-session',
+  fastify: 'latchkey/fastify-session',
+  koa: 'latchkey/koa-session',
+};
+
 const MODULES: Record<StackKind, string> = {
   latchkey: './latchkey.ts',
+  compat: './compat.ts',
   competitor: './competitors.ts',
   floor: './floors.ts',
   empty: './floors.ts',
