@@ -1,17 +1,25 @@
-import { STATUS_CODES } from 'node:http';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
-import { isSessionError, type SessionError } from '../core/errors.js';
 import { SessionManager } from '../core/manager.js';
 import type { SessionOptions } from '../core/options.js';
 // Session from the package's root, not core/: so an app that imports only this adapter still
 // loads the module that `declare module 'latchkey'` augments (see SessionData).
 import type { Session, SessionAdmin, SessionHandle } from '../index.js';
+import { noteFailures, withoutDetails, type FastifyRequestSession } from './fastify-shared.js';
+
+declare module './fastify-shared.js' {
+  interface FastifySessionTypes {
+    native: Session;
+  }
+}
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** The session of this request, set by latchkey's `session` plugin. */
-    session: Session;
+    /**
+     * The session of this request, set by latchkey's `session` plugin: a {@link Session} (the
+     * type is declared through {@link FastifyRequestSession}, shared with `latchkey/fastify-session`).
+     */
+    session: FastifyRequestSession;
   }
   interface FastifyInstance {
     /**
@@ -24,27 +32,6 @@ declare module 'fastify' {
 
 /** A request as the plugin sees it: the session under its keyword, its handle under a symbol. */
 type Decorated = FastifyRequest & Record<string, Session> & Record<symbol, SessionHandle | null>;
-
-/** The latchkey error each failed request met first, as its onError hook saw it. */
-const failures = new WeakMap<FastifyRequest, SessionError>();
-
-/**
- * The body Fastify makes of an error it serializes itself (its default error handler, or an error
- * handler that sends the error on): field for field what its error serializer writes.
- */
-function fastifyErrorBody(statusCode: number, code: string, message: string): string {
-  return JSON.stringify({ statusCode, code, error: STATUS_CODES[statusCode], message });
-}
-
-/**
- * `payload` with the error's message replaced by the status' reason phrase when it is Fastify's own
- * serialization of `error`, which ignores `expose` and would show clients what is meant for logs
- * (a Redis reply, the start of a session key). Any other body was chosen by the app: kept as it is.
- */
-function withoutDetails(payload: unknown, statusCode: number, error: SessionError): unknown {
-  if (payload !== fastifyErrorBody(statusCode, error.code, error.message)) return payload;
-  return fastifyErrorBody(statusCode, error.code, STATUS_CODES[statusCode] ?? 'Error');
-}
 
 // Async, so that a wrong option rejects app.register() / app.ready() instead of throwing out of the boot loop.
 const plugin: FastifyPluginAsync<SessionOptions<FastifyRequest>> = async (fastify, options) => {
@@ -77,15 +64,9 @@ const plugin: FastifyPluginAsync<SessionOptions<FastifyRequest>> = async (fastif
     (request as Decorated)[handleKey] = handle;
     next();
   });
-  // Not setErrorHandler: in the app's context (fastify-plugin) it would clash with the app's own.
-  // The app's handler and Fastify's logger get the error untouched; only the body changes, in onSend.
-  fastify.addHook('onError', (request, _reply, error, next) => {
-    if (isSessionError(error)) failures.set(request, error);
-    next();
-  });
+  noteFailures(fastify);
   fastify.addHook('onSend', (request, reply, payload, next) => {
-    const failure = failures.get(request);
-    if (failure !== undefined) payload = withoutDetails(payload, reply.statusCode, failure);
+    payload = withoutDetails(request, payload, reply.statusCode);
     (request as Decorated)[handleKey]?.writeHeaders({
       get: (name) => reply.getHeader(name),
       set: (name, value) => void reply.header(name, value),

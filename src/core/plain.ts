@@ -21,6 +21,16 @@ export function passportUser(data: Readonly<Record<string, unknown>>): unknown {
   return user;
 }
 
+/**
+ * Where @fastify/passport keeps the user: the whole `passport` key (what `registerUserSerializer`
+ * gives, stored as it is), or its `id` when that is an object.
+ */
+export function fastifyPassportUser(data: Readonly<Record<string, unknown>>): unknown {
+  const value = data['passport'];
+  if (value !== null && typeof value === 'object') return (value as { id?: unknown }).id;
+  return value;
+}
+
 /** A user id as latchkey stores it, or `undefined` when `value` is none (or not a usable id). */
 function userIdOf(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined;

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryStore, SessionManager } from '../../src/index.js';
 import { storageId } from '../../src/core/id.js';
-import { PlainSession, defineData } from '../../src/core/plain.js';
+import { PlainSession, defineData, fastifyPassportUser } from '../../src/core/plain.js';
 import { context, cookieOf } from '../manager.js';
 
 function setup(): { manager: SessionManager; store: MemoryStore; open: (cookie?: string) => { plain: PlainSession; cookie: () => string; lines: () => string[] } } {
@@ -114,6 +114,14 @@ describe('PlainSession', () => {
     assert.deepEqual(await manager.admin.listUserSessions(42), []);
     assert.deepEqual(Object.fromEntries(await open(after).plain.load()), { passport: {}, theme: 'dark' });
     assert.deepEqual(await open(cookie).plain.load(), [], 'the old id holds nothing');
+  });
+
+  it("finds @fastify/passport's user: the passport key itself, or its id", () => {
+    assert.equal(fastifyPassportUser({ passport: 'alice' }), 'alice');
+    assert.equal(fastifyPassportUser({ passport: 7 }), 7);
+    assert.equal(fastifyPassportUser({ passport: { id: 'bob', name: 'Bob' } }), 'bob');
+    assert.equal(fastifyPassportUser({ passport: null }), null);
+    assert.equal(fastifyPassportUser({}), undefined);
   });
 
   it('regenerate() starts afresh: the data is not carried, and a save goes to a new id', async () => {
