@@ -131,7 +131,7 @@ function subpathExports(): Map<string, { types: string; default: string }> {
   return entries;
 }
 
-const EXPECTED_SUBPATHS = ['.', './hono', './express', './fastify', './fastify-session', './koa', './node', './testing'];
+const EXPECTED_SUBPATHS = ['.', './hono', './express', './fastify', './fastify-session', './koa', './koa-session', './node', './testing'];
 
 // The child process registers these module hooks. They record every module an import resolves to
 // (ESM, and CommonJS imported from ESM), and answer the report specifier with that list, so the
@@ -209,6 +209,8 @@ const MUST_NOT_LOAD: Record<string, readonly Framework[]> = {
   './node': FRAMEWORKS,
   './testing': FRAMEWORKS,
   './koa': ['express', 'fastify', 'hono'],
+  // Not even koa: the adapter only types against it.
+  './koa-session': ['express', 'fastify', 'hono', 'koa'],
   './express': ['koa', 'fastify', 'hono'],
   // fastify-plugin is a dependency, but it only tags the plugin function: fastify itself stays unloaded.
   './fastify': ['express', 'koa', 'hono', 'fastify'],

@@ -90,6 +90,8 @@ export class PlainSession {
   readonly #userOf: UserOf;
   /** Each key's JSON as last loaded or saved: what a save compares with. */
   #saved: ReadonlyMap<string, string> = NOTHING;
+  /** Whether the next save moves the session to a new id (see {@link PlainSession.renewOnSave}). */
+  #renew = false;
 
   /**
    * @param handle - the request's session, from {@link SessionManager.open}
@@ -177,6 +179,11 @@ export class PlainSession {
    */
   async save(data: object, skip?: ReadonlySet<string>): Promise<void> {
     const change = this.#userChange(data);
+    if (this.#renew) {
+      this.#renew = false;
+      // A change of user moves the session anyway; an id this request issued never reached a browser.
+      if (change === undefined && this.exists && !this.#session.isNew) await this.#session.regenerate();
+    }
     if (change !== undefined) {
       const [user] = change;
       if (user !== undefined) await this.#session.login(user);
@@ -199,6 +206,17 @@ export class PlainSession {
   async regenerate(): Promise<void> {
     await this.#session.destroy();
     this.#saved = NOTHING;
+  }
+
+  /**
+   * Asks the next {@link PlainSession.save} to move the session to a new id with its data, as
+   * koa-session's `regenerate()` does (express-session's, {@link PlainSession.regenerate}, drops
+   * the data). A save that signs a user in or out moves the session anyway, so Passport's
+   * regenerate-then-save costs one move; a session this request started is not moved (its id
+   * never reached a browser), nor is a request without a session.
+   */
+  renewOnSave(): void {
+    this.#renew = true;
   }
 
   /** Deletes the session from the store and expires the cookie. */

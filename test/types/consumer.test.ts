@@ -119,6 +119,29 @@ app.use(async (ctx) => {${checks('ctx.session')}});
 new Koa().use(session()).use(async (ctx) => {${checks('ctx.session')}});
 `,
   ),
+  'koa-session: ctx.session as a plain object': adapterApp(
+    'koa-session',
+    ['koa', '@types/koa'],
+    `import Koa from 'koa';
+import session from 'latchkey/koa-session';
+DECLARATION
+const app = new Koa();
+app.keys = ['x'.repeat(32)];
+app.use(session({ maxAge: 86_400_000 }, app));
+app.use(async (ctx) => {
+  is<string | undefined>()(ctx.session.name);
+  ctx.session.visits = (ctx.session.visits ?? 0) + 1;
+  // @ts-expect-error a value of the wrong type
+  ctx.session.name = 2;
+  ctx.session.maxAge = 30 * 86_400_000;
+  is<boolean>()(ctx.session.isNew);
+  await ctx.session.save();
+  ctx.session.regenerate(() => {});
+  ctx.session = { name: 'ann' };
+  ctx.session = null;
+});
+`,
+  ),
   'Hono: c.get(keyword)': adapterApp(
     'hono',
     ['hono'],

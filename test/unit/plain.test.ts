@@ -140,6 +140,50 @@ describe('PlainSession', () => {
     assert.deepEqual(await open(cookie).plain.load(), []);
   });
 
+  it('renewOnSave() moves the data to a new id at the next save, once, even when the save signs a user in', async () => {
+    const { open, store } = setup();
+    const first = open();
+    await first.plain.load();
+    await first.plain.save({ a: 1 });
+    const cookie = first.cookie();
+
+    // No change of user: the save regenerates, then writes.
+    const second = open(cookie);
+    const data = Object.fromEntries(await second.plain.load());
+    second.plain.renewOnSave();
+    data['b'] = 2;
+    await second.plain.save(data);
+    const renewed = second.cookie();
+    assert.notEqual(renewed, cookie);
+    assert.deepEqual(stored(store, renewed), { a: '1', b: '2' });
+    assert.deepEqual(await open(cookie).plain.load(), [], 'the old id holds nothing');
+
+    // Passport's login: regenerate, then a save that names the user: one move, not two.
+    const third = open(renewed);
+    const before = Object.fromEntries(await third.plain.load());
+    third.plain.renewOnSave();
+    before['passport'] = { user: 'ann' };
+    const sizeBefore = store.size;
+    await third.plain.save(before);
+    const loggedIn = third.cookie();
+    assert.notEqual(loggedIn, renewed);
+    assert.equal(store.size, sizeBefore, 'the session moved; no second copy');
+    assert.deepEqual(stored(store, loggedIn), { a: '1', b: '2', passport: '{"user":"ann"}' });
+    assert.equal(await open(loggedIn).plain.session.userId(), 'ann');
+  });
+
+  it('renewOnSave() leaves a session this request started where it is', async () => {
+    const { open } = setup();
+    const first = open();
+    await first.plain.load();
+    await first.plain.save({ a: 1 });
+    const handle = first.plain.handle;
+    first.plain.renewOnSave();
+    await first.plain.save({ a: 1, b: 2 });
+    assert.equal(first.plain.handle, handle);
+    assert.deepEqual(Object.fromEntries(await open(first.cookie()).plain.load()), { a: 1, b: 2 });
+  });
+
   it('resends the cookie with the Max-Age asked for, capped by the absolute lifetime', async () => {
     const store = new MemoryStore();
     const manager = new SessionManager({ store, absoluteLifetime: 3600 });
