@@ -131,7 +131,7 @@ function subpathExports(): Map<string, { types: string; default: string }> {
   return entries;
 }
 
-const EXPECTED_SUBPATHS = ['.', './hono', './express', './fastify', './koa', './node', './testing'];
+const EXPECTED_SUBPATHS = ['.', './hono', './express', './express-session', './fastify', './koa', './node', './testing'];
 
 // The child process registers these module hooks. They record every module an import resolves to
 // (ESM, and CommonJS imported from ESM), and answer the report specifier with that list, so the
@@ -210,6 +210,7 @@ const MUST_NOT_LOAD: Record<string, readonly Framework[]> = {
   './testing': FRAMEWORKS,
   './koa': ['express', 'fastify', 'hono'],
   './express': ['koa', 'fastify', 'hono'],
+  './express-session': ['koa', 'fastify', 'hono', 'express'],
   // fastify-plugin is a dependency, but it only tags the plugin function: fastify itself stays unloaded.
   './fastify': ['express', 'koa', 'hono', 'fastify'],
   './hono': ['express', 'koa', 'fastify'],
