@@ -116,7 +116,7 @@ export async function startApp(options: ExpressSessionOptions, version: 4 | 5 = 
     res.json({ ...data(req) });
   });
   app.get('/id', (req, res) => {
-    res.json({ sessionID: req.sessionID, id: (req.session as unknown as { id: string }).id });
+    res.json({ sessionID: (req as unknown as { sessionID: string }).sessionID, id: (req.session as unknown as { id: string }).id });
   });
   app.get('/destroy', (req, res, next) => {
     data(req).destroy((error) => (error ? next(error) : res.json({ session: req.session === undefined ? 'gone' : 'kept' })));
