@@ -16,10 +16,10 @@ export function is<Expected>() {
 
 /** An app as it was with express-session, its import changed to latchkey/express-session. */
 const MIGRATED = `
+import { is } from './expect.js';
 import express from 'express';
 import passport from 'passport';
 import session, { MemoryStore } from 'latchkey/express-session';
-import { is } from './expect.js';
 
 declare module 'express-session' {
   interface SessionData {
