@@ -131,7 +131,7 @@ function subpathExports(): Map<string, { types: string; default: string }> {
   return entries;
 }
 
-const EXPECTED_SUBPATHS = ['.', './hono', './express', './fastify', './fastify-session', './koa', './koa-session', './node', './testing'];
+const EXPECTED_SUBPATHS = ['.', './hono', './express', './express-session', './fastify', './fastify-session', './koa', './koa-session', './node', './testing'];
 
 // The child process registers these module hooks. They record every module an import resolves to
 // (ESM, and CommonJS imported from ESM), and answer the report specifier with that list, so the
@@ -212,6 +212,7 @@ const MUST_NOT_LOAD: Record<string, readonly Framework[]> = {
   // Not even koa: the adapter only types against it.
   './koa-session': ['express', 'fastify', 'hono', 'koa'],
   './express': ['koa', 'fastify', 'hono'],
+  './express-session': ['koa', 'fastify', 'hono', 'express'],
   // fastify-plugin is a dependency, but it only tags the plugin function: fastify itself stays unloaded.
   './fastify': ['express', 'koa', 'hono', 'fastify'],
   './fastify-session': ['express', 'koa', 'hono', 'fastify'],

@@ -142,7 +142,8 @@ export class PlainSession {
   /**
    * What a save of `data` would write: each own enumerable key whose JSON differs from what was
    * loaded or saved, and each loaded key that `data` no longer has (or holds `undefined`).
-   * Keys in `skip` are the API's own properties, never data.
+   * Keys in `skip` are the API's own properties, never data: neither written nor removed (a stored
+   * key of that name, written through another API, stays as it is).
    */
   changes(data: object, skip?: ReadonlySet<string>): PlainChanges {
     const set: Array<[string, string]> = [];
@@ -155,7 +156,7 @@ export class PlainSession {
       if (this.#saved.get(key) !== json) set.push([key, json]);
     }
     const remove: string[] = [];
-    for (const key of this.#saved.keys()) if (!seen.has(key)) remove.push(key);
+    for (const key of this.#saved.keys()) if (!seen.has(key) && skip?.has(key) !== true) remove.push(key);
     return { set, remove };
   }
 

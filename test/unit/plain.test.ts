@@ -200,4 +200,18 @@ describe('PlainSession', () => {
     assert.match(line ?? '', /Max-Age=360[01]/);
     assert.equal(line?.split(';')[0], cookie);
   });
+
+  it('neither writes nor removes the keys in skip, the API\'s own names', async () => {
+    const { open, store } = setup();
+    const first = open();
+    await first.plain.load();
+    await first.plain.save({ save: 'stored by another API', a: 1 });
+    const cookie = first.cookie();
+    const second = open(cookie);
+    await second.plain.load();
+    const skip = new Set(['save', 'cookie']);
+    assert.deepEqual(second.plain.changes({ a: 2, cookie: { maxAge: 1 } }, skip), { set: [['a', '2']], remove: [] });
+    await second.plain.save({ a: 2, cookie: { maxAge: 1 } }, skip);
+    assert.deepEqual(stored(store, cookie), { save: '"stored by another API"', a: '2' });
+  });
 });
