@@ -17,9 +17,9 @@ export type StackKind = 'latchkey' | 'compat' | 'competitor' | 'floor' | 'empty'
 
 /** The frameworks, each with the kinds of stack it has, in table order. */
 export const FRAMEWORKS: Record<string, readonly StackKind[]> = {
-  express: ['latchkey', 'competitor', 'floor', 'empty'],
-  fastify: ['latchkey', 'competitor', 'floor', 'empty'],
-  koa: ['latchkey', 'competitor', 'floor', 'empty'],
+  express: ['latchkey', 'compat', 'competitor', 'floor', 'empty'],
+  fastify: ['latchkey', 'compat', 'competitor', 'floor', 'empty'],
+  koa: ['latchkey', 'compat', 'competitor', 'floor', 'empty'],
   hono: ['latchkey', 'floor', 'empty'],
   node: ['latchkey', 'floor'],
 };

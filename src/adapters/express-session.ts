@@ -1,9 +1,10 @@
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { IncomingMessage, ServerResponse, type OutgoingHttpHeaders } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { openNodeSession } from '../core/http.js';
+import { hookResponseHeaders, openNodeSession } from '../core/http.js';
 import { SessionManager } from '../core/manager.js';
 import { DEFAULT_OPTIONS, type ResolvedOptions, type SessionOptions } from '../core/options.js';
-import { PlainSession } from '../core/plain.js';
+import { defineData, PlainSession } from '../core/plain.js';
+import type { SessionHandle } from '../core/session.js';
 import { SessionError } from '../core/errors.js';
 import { isStore } from '../stores/store.js';
 import { MemoryStore } from '../stores/memory.js';
@@ -244,6 +245,7 @@ const HELD: readonly Held[] = ['writeHead', 'write', 'end', 'flushHeaders'];
 
 /** One request's session: the plain session under it, `req.session`, and the held response. */
 class Exchange {
+  readonly handle: Pick<SessionHandle, 'writeHeaders'>;
   readonly plain: PlainSession;
   readonly req: ExpressRequest;
   readonly res: ServerResponse;
@@ -254,7 +256,8 @@ class Exchange {
   /** Whether this request ended the session itself (destroy()). */
   #destroyed = false;
 
-  constructor(plain: PlainSession, req: ExpressRequest, res: ServerResponse, options: ResolvedOptions, proxy: boolean | undefined) {
+  constructor(handle: Pick<SessionHandle, 'writeHeaders'>, plain: PlainSession, req: ExpressRequest, res: ServerResponse, options: ResolvedOptions, proxy: boolean | undefined) {
+    this.handle = handle;
     this.plain = plain;
     this.req = req;
     this.res = res;
@@ -348,71 +351,181 @@ class Exchange {
    * app's error handler, or Express' own (503 for `STORE_UNAVAILABLE`).
    */
   holdResponse(next: (error?: unknown) => void): void {
-    const res = this.res;
-    const before = { ...res.getHeaders() } as OutgoingHttpHeaders;
-    const originals = Object.fromEntries(HELD.map((name) => [name, res[name]])) as Record<Held, (...args: unknown[]) => unknown>;
-    let state: 'open' | 'holding' | 'passing' | 'failed' = 'open';
-    let queue: Array<[Held, unknown[]]> = [];
-    const pass = (name: Held, args: unknown[]): unknown => originals[name].apply(res, args);
-    const replaceResponse = (error: unknown): void => {
-      for (const header of res.getHeaderNames()) if (!(header in before)) res.removeHeader(header);
-      for (const [header, value] of Object.entries(before)) if (value !== undefined) res.setHeader(header, value);
-      const status = (error as { status?: unknown }).status;
-      res.statusCode = typeof status === 'number' ? status : 500;
-      next(error);
-    };
-    const hold =
-      (name: Held) =>
-      (...args: unknown[]): unknown => {
-        if (state === 'passing') return pass(name, args);
-        if (state === 'failed') {
-          // The error response has ended: what the handler still sends has nowhere to go.
-          if (res.writableEnded) return name === 'write' ? false : res;
-          return pass(name, args);
-        }
-        if (state === 'holding') {
-          queue.push([name, args]);
-          return name === 'write' ? true : res;
-        }
-        let needed: boolean;
-        try {
-          needed = !res.headersSent && this.needsCommit();
-        } catch (error) {
-          // A value the session cannot store (a BigInt ...): the save would fail the same way.
-          state = 'failed';
-          replaceResponse(error);
-          return name === 'write' ? false : res;
-        }
-        if (!needed) {
-          state = 'passing';
-          try {
-            this.commitCookie();
-          } catch (error) {
-            state = 'failed';
-            replaceResponse(error);
-            return name === 'write' ? false : res;
-          }
-          return pass(name, args);
-        }
-        state = 'holding';
-        queue = [[name, args]];
-        this.commit().then(
-          () => {
-            state = 'passing';
-            const calls = queue;
-            queue = [];
-            for (const [held, heldArgs] of calls) pass(held, heldArgs);
-          },
-          (error: unknown) => {
-            state = 'failed';
-            queue = [];
-            replaceResponse(error);
-          },
-        );
-        return name === 'write' ? true : res;
-      };
-    for (const name of HELD) (res as unknown as Record<Held, unknown>)[name] = hold(name);
+    this.#next = next;
+    // getHeaders() returns a copy.
+    this.#before = this.res.getHeaders();
+    const res = this.res as WithHold;
+    res[HOLD] = this;
+    // On Express' own response prototype (app.response) the held methods are shared by every
+    // response; a response of another kind gets them as its own properties.
+    if (!holdOnPrototype(Object.getPrototypeOf(res) as object)) {
+      for (const name of HELD) {
+        const original = res[name] as Method;
+        (res as unknown as Record<Held, Method>)[name] = function (this: ServerResponse, ...args: unknown[]) {
+          return held(this, name, original, args);
+        };
+      }
+    }
   }
+
+  #state: 'open' | 'holding' | 'passing' | 'failed' = 'open';
+  #queue: Array<[Held, Method, unknown[]]> = [];
+  #before: OutgoingHttpHeaders = {};
+  #next: (error?: unknown) => void = () => {};
+  /** Whether the session's headers are hooked to the response's. */
+  #hooked = false;
+  /** Whether the hook has added them (the response's headers are being written). */
+  #headersAdded = false;
+
+  /** Adds the session's headers when the response's go out: from the moment the response is let through. */
+  hookHeaders(): void {
+    if (this.#hooked) return;
+    this.#hooked = true;
+    hookResponseHeaders(this.handle, this.res, () => void (this.#headersAdded = true));
+  }
+
+  #pass(name: Held, original: Method, args: unknown[]): unknown {
+    this.hookHeaders();
+    // The hook sits in front of the held writeHead: a writeHead let through before it has run
+    // goes through it (which calls back here), so the session's headers are added first.
+    if (name === 'writeHead' && !this.#headersAdded) return (this.res.writeHead as Method).apply(this.res, args);
+    return original.apply(this.res, args);
+  }
+
+  #replaceResponse(error: unknown): void {
+    const res = this.res;
+    const before = this.#before;
+    for (const header of res.getHeaderNames()) if (!(header in before)) res.removeHeader(header);
+    for (const [header, value] of Object.entries(before)) if (value !== undefined) res.setHeader(header, value);
+    const status = (error as { status?: unknown }).status;
+    res.statusCode = typeof status === 'number' ? status : 500;
+    this.hookHeaders();
+    this.#next(error);
+  }
+
+  /** One call of a held method: held, let through, or dropped, by where the save stands. */
+  call(name: Held, original: Method, args: unknown[]): unknown {
+    const res = this.res;
+    const reply = name === 'write' ? true : res;
+    switch (this.#state) {
+      case 'passing':
+        return this.#pass(name, original, args);
+      case 'failed':
+        // The error response has ended: what the handler still sends has nowhere to go.
+        if (res.writableEnded) return name === 'write' ? false : res;
+        return this.#pass(name, original, args);
+      case 'holding':
+        this.#queue.push([name, original, args]);
+        return reply;
+      case 'open':
+        break;
+    }
+    let needed: boolean;
+    try {
+      needed = !res.headersSent && this.needsCommit();
+    } catch (error) {
+      // A value the session cannot store (a BigInt ...): the save would fail the same way.
+      this.#state = 'failed';
+      this.#replaceResponse(error);
+      return name === 'write' ? false : res;
+    }
+    if (!needed) {
+      try {
+        this.commitCookie();
+      } catch (error) {
+        this.#state = 'failed';
+        this.#replaceResponse(error);
+        return name === 'write' ? false : res;
+      }
+      this.#state = 'passing';
+      return this.#pass(name, original, args);
+    }
+    this.#state = 'holding';
+    this.#queue = [[name, original, args]];
+    this.commit().then(
+      () => {
+        this.#state = 'passing';
+        const calls = this.#queue;
+        this.#queue = [];
+        for (const [held, heldOriginal, heldArgs] of calls) this.#pass(held, heldOriginal, heldArgs);
+      },
+      (error: unknown) => {
+        this.#state = 'failed';
+        this.#queue = [];
+        this.#replaceResponse(error);
+      },
+    );
+    return reply;
+  }
+}
+
+/** A response method, as held. */
+type Method = (...args: unknown[]) => unknown;
+
+/** A response under a session of this middleware. */
+type WithHold = ServerResponse & { [HOLD]?: Exchange };
+
+/** Where a response keeps its exchange, for the held methods. */
+const HOLD = Symbol('latchkey.express-session');
+
+/** A held method's call: to the response's exchange, or straight through when it has none. */
+function held(res: ServerResponse, name: Held, original: Method, args: unknown[]): unknown {
+  const exchange = (res as WithHold)[HOLD];
+  return exchange === undefined ? original.apply(res, args) : exchange.call(name, original, args);
+}
+
+/** The prototypes that have the held methods and the `sessionID` accessor. */
+const extended = new WeakSet<object>();
+
+/**
+ * Gives Express' response prototype (`app.response`, one per app) the held methods, once.
+ * Adding four methods to each response instead would cost every request more than the whole
+ * session layer: V8 gives each such response a shape of its own. Node's own prototype is left
+ * alone (false): a response that has it is not Express'.
+ */
+function holdOnPrototype(proto: object): boolean {
+  if (proto === ServerResponse.prototype || !(proto instanceof ServerResponse)) return false;
+  if (extended.has(proto)) return true;
+  extended.add(proto);
+  for (const name of HELD) {
+    const original = (proto as Record<Held, Method>)[name];
+    Object.defineProperty(proto, name, {
+      value: function (this: ServerResponse, ...args: unknown[]) {
+        return held(this, name, original, args);
+      },
+      writable: true,
+      configurable: true,
+    });
+  }
+  return true;
+}
+
+/** Where a request keeps its exchange, for `req.sessionID`. */
+const EXCHANGE = Symbol('latchkey.express-session.exchange');
+
+/**
+ * Gives `req` its `sessionID`: an accessor on Express' request prototype (`app.request`), added
+ * once, or, on a request of another kind, on the request itself. An app that assigns
+ * `req.sessionID` replaces it on that request.
+ */
+function exposeSessionId(req: IncomingMessage, exchange: Exchange): void {
+  const proto = Object.getPrototypeOf(req) as object;
+  if (proto === IncomingMessage.prototype || !(proto instanceof IncomingMessage)) {
+    Object.defineProperty(req, 'sessionID', { get: () => exchange.plain.handle, configurable: true, enumerable: true });
+    return;
+  }
+  (req as IncomingMessage & { [EXCHANGE]?: Exchange })[EXCHANGE] = exchange;
+  if (extended.has(proto)) return;
+  extended.add(proto);
+  Object.defineProperty(proto, 'sessionID', {
+    get(this: { [EXCHANGE]?: Exchange }) {
+      return this[EXCHANGE]?.plain.handle;
+    },
+    set(this: object, value: unknown) {
+      Object.defineProperty(this, 'sessionID', { value, writable: true, enumerable: true, configurable: true });
+    },
+    configurable: true,
+  });
 }
 
 /** Calls `callback` with the outcome of `operation` and returns `self`, or returns the promise when there is no callback. */
@@ -527,10 +640,8 @@ export class Session {
     if (!(exchange instanceof Exchange)) throw new TypeError('latchkey/express-session: a Session is made by the session middleware');
     this.#exchange = exchange;
     this.#cookie = new Cookie(exchange);
-    for (const [key, value] of entries) {
-      // Never through a setter, so a key such as `__proto__` stays data; the members stay methods.
-      if (!MEMBERS.has(key)) Object.defineProperty(this, key, { value, writable: true, enumerable: true, configurable: true });
-    }
+    // The members stay methods: a stored key of that name is not data here.
+    defineData(this, entries, MEMBERS);
   }
 
   /** The session's public handle (also `req.sessionID`), named before the session is saved; changes with `regenerate()`. */
@@ -615,16 +726,20 @@ export function session(options: ExpressSessionOptions = {}): ExpressSessionMidd
       next();
       return;
     }
-    const handle = openNodeSession(manager, req, res, { isSecure: () => isSecure(req, proxy), host: () => req.hostname, ip: () => req.ip });
-    const exchange = new Exchange(new PlainSession(handle), req, res, manager.options, proxy);
-    Object.defineProperty(req, 'sessionID', { get: () => exchange.plain.handle, configurable: true, enumerable: true });
+    // The session's headers are hooked when the response is let through, after the save.
+    const handle = openNodeSession(manager, req, res, { isSecure: () => isSecure(req, proxy), host: () => req.hostname, ip: () => req.ip, hookHeaders: false });
+    const exchange = new Exchange(handle, new PlainSession(handle), req, res, manager.options, proxy);
+    exposeSessionId(req, exchange);
     exchange.plain.load().then(
       (entries) => {
         exchange.install(new Session(exchange, entries));
         exchange.holdResponse(next);
         next();
       },
-      (error: unknown) => next(error),
+      (error: unknown) => {
+        exchange.hookHeaders();
+        next(error);
+      },
     );
   };
   return Object.assign(middleware, { manager, close: () => manager.close() });

@@ -478,10 +478,14 @@ const SESSION: string = 'session';
 const plugin: FastifyPluginAsync<FastifySessionOptions> = async (fastify, options) => {
   const { latchkey, userOf } = toLatchkeyOptions(options);
   const manager = new SessionManager(latchkey);
-  const states = new WeakMap<FastifyRequest, RequestState>();
+  // A request property under a symbol, not a WeakMap: a WeakMap entry per request costs the
+  // garbage collector several times what the whole session layer costs.
+  const stateKey = Symbol('latchkey.fastify-session');
+  type WithState = FastifyRequest & { [stateKey]?: RequestState | null };
   try {
     // A string, not the literal: its type is the request's session, which null is not.
     fastify.decorateRequest(SESSION, null);
+    fastify.decorateRequest(stateKey, null);
     fastify.decorate('sessionAdmin', manager.admin);
   } catch (error) {
     await manager.close();
@@ -500,15 +504,15 @@ const plugin: FastifyPluginAsync<FastifySessionOptions> = async (fastify, option
     });
     const plain = new PlainSession(handle, userOf);
     const data = new PlainFastifySession(plain, new PlainSessionCookie(manager), await plain.load());
-    states.set(request, { handle, plain, data, sent: false });
+    (request as WithState)[stateKey] = { handle, plain, data, sent: false };
     (request as { session: unknown }).session = data;
   });
   noteFailures(fastify);
   // Saved here, before the response goes out: a redirect never loses a write. A failed save fails
   // the request (503 when the store is down); the error response passes here again, unsaved.
   fastify.addHook('onSend', async (request, reply, payload) => {
-    const state = states.get(request);
-    if (state === undefined) return withoutDetails(request, payload, reply.statusCode);
+    const state = (request as WithState)[stateKey];
+    if (state === undefined || state === null) return withoutDetails(request, payload, reply.statusCode);
     if (!state.sent) {
       state.sent = true;
       await state.data.saveNow();

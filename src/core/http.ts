@@ -23,6 +23,23 @@ export interface NodeRequestInfo {
   readonly request?: unknown;
   /** The client's IP address as the framework resolves it, for `recordClient` (default: the socket's peer). */
   ip?(): string | undefined;
+  /**
+   * Whether to add the session's headers when the response headers are written (default: true).
+   * An adapter that holds the response until the session is saved passes `false` and calls
+   * {@link hookResponseHeaders} itself when it lets the response go.
+   */
+  readonly hookHeaders?: boolean;
+}
+
+/**
+ * Adds the session's headers to `res` at the moment its headers are written, whoever writes them,
+ * after calling `onWrite`. Call it once per response.
+ */
+export function hookResponseHeaders(handle: Pick<SessionHandle<object>, 'writeHeaders'>, res: ServerResponse, onWrite?: () => void): void {
+  onHeaders(res, () => {
+    onWrite?.();
+    handle.writeHeaders(headersOf(res));
+  });
 }
 
 /**
@@ -45,7 +62,7 @@ export function openNodeSession<Data extends object>(
     headersSent: () => res.headersSent,
     client: () => ({ userAgent: req.headers['user-agent'], ip: info.ip ? info.ip() : req.socket.remoteAddress }),
     request: info.request ?? req,
-    onActive: () => onHeaders(res, () => handle.writeHeaders(headersOf(res))),
+    onActive: info.hookHeaders === false ? undefined : () => hookResponseHeaders(handle, res),
   });
   return handle;
 }

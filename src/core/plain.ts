@@ -59,6 +59,11 @@ function parse(json: string): unknown {
   }
 }
 
+/** Whether `value` is kept by value (compared with Object.is) rather than by reference. */
+function isPrimitive(value: unknown): value is string | number | boolean | null {
+  return value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean';
+}
+
 /** What a save writes: keys to set with their JSON, keys to remove. */
 export interface PlainChanges {
   readonly set: Array<[string, string]>;
@@ -69,10 +74,17 @@ const NOTHING: ReadonlyMap<string, string> = new Map();
 
 /**
  * Defines `entries` on `target` as plain data properties: never through a setter, so a key such
- * as `__proto__` stays data.
+ * as `__proto__`, or one named like an accessor of `target`'s prototype, stays data. Keys in
+ * `skip` (the API's own members) are left out.
  */
-export function defineData(target: object, entries: Iterable<readonly [string, unknown]>): void {
-  for (const [key, value] of entries) Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
+export function defineData(target: object, entries: Iterable<readonly [string, unknown]>, skip?: ReadonlySet<string>): void {
+  for (const [key, value] of entries) {
+    if (skip?.has(key) === true) continue;
+    // An assignment is several times cheaper than defineProperty, and is the same where no
+    // prototype (Object.prototype's `__proto__` included) has a property of that name.
+    if (key in target) Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
+    else (target as Record<string, unknown>)[key] = value;
+  }
 }
 
 /**
@@ -90,6 +102,11 @@ export class PlainSession {
   readonly #userOf: UserOf;
   /** Each key's JSON as last loaded or saved: what a save compares with. */
   #saved: ReadonlyMap<string, string> = NOTHING;
+  /**
+   * The primitive values (strings, numbers, booleans, null) handed out by a load or written by a
+   * save, by key: a key that still holds the same one is unchanged, with no JSON to make.
+   */
+  #primitives = new Map<string, unknown>();
   /** Whether the next save moves the session to a new id (see {@link PlainSession.renewOnSave}). */
   #renew = false;
 
@@ -135,8 +152,16 @@ export class PlainSession {
   }
 
   #take(): Array<[string, unknown]> {
-    this.#saved = new Map(this.#session.snapshot());
-    return [...this.#saved].map(([key, json]) => [key, parse(json)]);
+    // The session's own map, not a copy: a write changes it exactly as a save changes what it compares with.
+    this.#saved = this.#session.snapshot();
+    this.#primitives = new Map();
+    const entries: Array<[string, unknown]> = [];
+    for (const [key, json] of this.#saved) {
+      const value = parse(json);
+      if (isPrimitive(value)) this.#primitives.set(key, value);
+      entries.push([key, value]);
+    }
+    return entries;
   }
 
   /**
@@ -150,7 +175,12 @@ export class PlainSession {
     const seen = new Set<string>();
     for (const key of Object.keys(data)) {
       if (skip?.has(key) === true) continue;
-      const json = jsonOf(key, (data as Record<string, unknown>)[key]);
+      const value = (data as Record<string, unknown>)[key];
+      if (isPrimitive(value) && this.#saved.has(key) && this.#primitives.has(key) && Object.is(this.#primitives.get(key), value)) {
+        seen.add(key);
+        continue;
+      }
+      const json = jsonOf(key, value);
       if (json === undefined) continue;
       seen.add(key);
       if (this.#saved.get(key) !== json) set.push([key, json]);
@@ -190,14 +220,19 @@ export class PlainSession {
       if (user !== undefined) await this.#session.login(user);
       else await this.#session.destroy();
       // What the store holds now is what the data is compared with.
-      this.#saved = new Map(this.#session.snapshot());
+      this.#saved = this.#session.snapshot();
+      this.#primitives = new Map();
     }
     const { set, remove } = this.changes(data, skip);
+    if (set.length === 0 && remove.length === 0) return;
     await this.#session.write(set, remove);
-    const saved = new Map(this.#saved);
-    for (const [key, json] of set) saved.set(key, json);
-    for (const key of remove) saved.delete(key);
-    this.#saved = saved;
+    this.#saved = this.#session.snapshot();
+    for (const [key] of set) {
+      const value = (data as Record<string, unknown>)[key];
+      if (isPrimitive(value)) this.#primitives.set(key, value);
+      else this.#primitives.delete(key);
+    }
+    for (const key of remove) this.#primitives.delete(key);
   }
 
   /**
@@ -207,6 +242,7 @@ export class PlainSession {
   async regenerate(): Promise<void> {
     await this.#session.destroy();
     this.#saved = NOTHING;
+    this.#primitives = new Map();
   }
 
   /**
@@ -224,6 +260,7 @@ export class PlainSession {
   async destroy(): Promise<void> {
     await this.#session.destroy();
     this.#saved = NOTHING;
+    this.#primitives = new Map();
   }
 
   /**

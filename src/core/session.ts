@@ -932,7 +932,7 @@ export class RequestSession implements Session<UntypedSessionData> {
   // What follows is for the plain-object session of core/plain.ts (the express-session,
   // @fastify/session and koa-session APIs), not part of the Session interface.
 
-  /** The user keys and JSON values as last read or written (empty before a load, and without a session). */
+  /** The user keys and JSON values as last read or written (empty before a load, and without a session): the session's own map, which its writes keep up to date. */
   snapshot(): ReadonlyMap<string, string> {
     return this.#data ?? NO_EXTRA;
   }

@@ -102,6 +102,11 @@ export async function startApp(options: ExpressSessionOptions, version: 4 | 5 = 
       res.end('three');
     }, 5);
   });
+  app.get('/writehead/:key/:value', (req, res) => {
+    data(req)[req.params.key] = req.params.value;
+    res.writeHead(200, { 'Content-Type': 'text/plain', 'Cache-Control': 'private, max-age=5' });
+    res.end('written');
+  });
   app.get('/push/:item', (req, res) => {
     const cart = (data(req)['cart'] ??= { items: [] }) as { items: string[] };
     cart.items.push(req.params.item);

@@ -3,6 +3,9 @@
 // Set-Cookie) and what the store holds.
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { MemoryStore } from '../../src/index.js';
 import { storageId } from '../../src/core/id.js';
 import session, { Store, type ExpressSessionOptions } from '../../src/adapters/express-session.js';
@@ -86,6 +89,50 @@ function behaviour(options: () => ExpressSessionOptions, stored?: () => { fields
     assert.equal(await (await browser.fetch('/stream/d/4')).text(), 'one,two,three');
     assert.deepEqual(await (await browser.fetch('/get')).json(), { a: '1', b: '2', c: '3', d: '4' });
     if (stored) assert.deepEqual(await stored().fields(browser.cookie() ?? ''), { a: '"1"', b: '"2"', c: '"3"', d: '"4"' });
+  });
+
+  it('adds the session cookie to a response whose handler calls res.writeHead itself, after the save, and keeps its Cache-Control', async () => {
+    await start();
+    const browser = new Browser(app.url);
+    const response = await browser.fetch('/writehead/e/5');
+    assert.equal(response.status, 200);
+    assert.equal(await response.text(), 'written');
+    assert.equal(response.headers.get('cache-control'), 'private, max-age=5');
+    assert.equal(browser.lastSetCookie.length, 1, 'the new session sends its cookie');
+    assert.match(browser.lastSetCookie[0] ?? '', /^connect\.sid=.*; HttpOnly/);
+    assert.deepEqual(await (await browser.fetch('/get')).json(), { e: '5' });
+    if (stored) assert.deepEqual(await stored().fields(browser.cookie() ?? ''), { e: '"5"' });
+  });
+
+  it('works on a plain node:http server without Express: the cookie, the save and req.sessionID', async () => {
+    const middleware = session({ secret: SECRET, ...options() });
+    const server = createServer((req, res) => {
+      middleware(req, res, (error?: unknown) => {
+        const current = (req as unknown as { session: Record<string, unknown> }).session;
+        if (error !== undefined) {
+          res.statusCode = 500;
+          res.end();
+          return;
+        }
+        if (req.url === '/set') current['k'] = 'v';
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ k: current['k'] ?? null, id: (req as unknown as { sessionID: string }).sessionID }));
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const browser = new Browser(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+      const first = (await (await browser.fetch('/set')).json()) as { k: string; id: string };
+      assert.equal(first.k, 'v');
+      assert.notEqual(browser.cookie(), undefined, 'the new session sends its cookie');
+      const second = (await (await browser.fetch('/get')).json()) as { k: string; id: string };
+      assert.deepEqual(second, first, 'the same session, under the id named before it was saved');
+      if (stored) assert.deepEqual(await stored().fields(browser.cookie() ?? ''), { k: '"v"' });
+    } finally {
+      server.close();
+      await middleware.close();
+    }
   });
 
   it('detects a nested object changed in place, and removes deleted keys', async () => {

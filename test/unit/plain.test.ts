@@ -140,6 +140,31 @@ describe('PlainSession', () => {
     assert.deepEqual(await open(cookie).plain.load(), []);
   });
 
+  it('takes a value still equal to the one loaded as unchanged, and writes it again to a session started afresh', async () => {
+    const { open, store } = setup();
+    const first = open();
+    await first.plain.load();
+    await first.plain.save({ a: 1, s: 'x', n: null, t: true, o: { k: 1 } });
+    const cookie = first.cookie();
+
+    const second = open(cookie);
+    const data = Object.fromEntries(await second.plain.load());
+    assert.deepEqual(second.plain.changes(data), { set: [], remove: [] });
+    data['a'] = 2;
+    data['s'] = 'x';
+    assert.deepEqual(second.plain.changes(data), { set: [['a', '2']], remove: [] });
+    await second.plain.save(data);
+    data['a'] = 1;
+    assert.deepEqual(second.plain.changes(data), { set: [['a', '1']], remove: [] }, 'compared with what the save wrote');
+
+    // After regenerate() nothing is stored: the same values are new again.
+    await second.plain.regenerate();
+    await second.plain.save({ a: 1, s: 'x' });
+    const after = second.cookie();
+    assert.notEqual(after, cookie);
+    assert.deepEqual(stored(store, after), { a: '1', s: '"x"' });
+  });
+
   it('renewOnSave() moves the data to a new id at the next save, once, even when the save signs a user in', async () => {
     const { open, store } = setup();
     const first = open();
