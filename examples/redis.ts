@@ -28,9 +28,9 @@ const redis = createClient({ url: process.env.REDIS_URL });
 redis.on('error', (error) => console.error(`Redis: ${error.message}`));
 await redis.connect();
 
-/** Says where the example listens, in the line the tests wait for. */
-function listening(framework: string): void {
-  console.log(`latchkey ${framework} example on ${origin} (try /set/Chris, then /, then /visit)`);
+/** Says where the example listens, in the line the tests wait for, with what to try there. */
+function listening(framework: string, hint = 'try /set/Chris, then /, then /visit'): void {
+  console.log(`latchkey ${framework} example on ${origin} (${hint})`);
 }
 
 export { redis, host, port, listening };

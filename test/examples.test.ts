@@ -145,13 +145,57 @@ describe('npm start (the demo)', () => {
 describe('the framework examples (npm run example:<framework>)', () => {
   const redis = useRedis();
 
-  // Every example there is: the demo has its own tests above; redis.ts and address.ts are what they share.
+  // Every example there is: the demo has its own tests above, the express-session one below;
+  // redis.ts and address.ts are what they share.
   const frameworks = readdirSync('examples')
-    .filter((file) => file.endsWith('.ts') && !['demo.ts', 'redis.ts', 'address.ts'].includes(file))
+    .filter((file) => file.endsWith('.ts') && !['demo.ts', 'redis.ts', 'address.ts', 'express-session-passport.ts'].includes(file))
     .map((file) => file.slice(0, -'.ts'.length));
 
   it('has one example per framework', () => {
     assert.deepEqual([...frameworks].sort(), ['express', 'fastify', 'hono', 'koa', 'node']);
+  });
+
+  it('express-session-passport: Passport signs in and out through latchkey/express-session, a flash message across the redirect', async () => {
+    await redis.command('FLUSHALL');
+    const example = await startExample('examples/express-session-passport.ts', { REDIS_URL: redis.url });
+    try {
+      assert.match(example.output(), /^latchkey express-session example on http:\/\/127\.0\.0\.1:\d+\/ \(sign in at \/login/);
+      const browser = new Browser(example.url, 'connect.sid');
+      const post = (path: string, fields: Record<string, string>) =>
+        browser.get(path, { method: 'POST', body: new URLSearchParams(fields), redirect: 'manual' });
+      assert.equal((await browser.get('/me')).status, 401);
+      assert.match((await browser.get('/')).body, /Not signed in.*Views in this session: 1/);
+      assert.match((await browser.get('/')).body, /Views in this session: 2/);
+      const before = browser.cookie;
+      assert.ok(before !== undefined, 'the counter started a session');
+
+      const wrong = await post('/login', { username: 'ada', password: 'wrong' });
+      assert.equal(wrong.status, 302);
+      assert.equal(wrong.headers.get('location'), '/login');
+      assert.match((await browser.get('/login')).body, /<p role="alert">Wrong name or password<\/p>/, 'the flash message survived the redirect');
+      assert.doesNotMatch((await browser.get('/login')).body, /role="alert"/, 'and is shown once');
+
+      const login = await post('/login', { username: 'ada', password: 'correct horse' });
+      assert.equal(login.status, 302);
+      assert.equal(login.headers.get('location'), '/me');
+      assert.notEqual(browser.cookie, before, 'the session id changes at login');
+      assert.equal((await browser.get('/me')).body, 'Hello, ada');
+      // Passport's login regenerates the session: what it held before is not carried (keepSessionInfo would).
+      assert.match((await browser.get('/')).body, /Signed in as ada.*Views in this session: 1/);
+      const passportFields: unknown[] = [];
+      for (const key of (await redis.command('KEYS', 'session:*')) as string[]) {
+        if ((await redis.command('TYPE', key)) === 'hash') passportFields.push(await redis.command('HGET', key, 'passport'));
+      }
+      assert.deepEqual(passportFields.filter((field) => field !== null), ['{"user":7}'], "Passport's key is one field of the one signed-in session's hash");
+      const stale = new Browser(example.url, 'connect.sid');
+      stale.cookie = before;
+      assert.equal((await stale.get('/me')).status, 401, 'the id from before the login is dead');
+
+      assert.equal((await post('/logout', {})).status, 302);
+      assert.equal((await browser.get('/me')).status, 401, 'signed out');
+    } finally {
+      await example.stop();
+    }
   });
 
   for (const framework of frameworks) {

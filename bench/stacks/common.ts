@@ -42,6 +42,16 @@ export function plainSession(data: Record<string, unknown>) {
   };
 }
 
+/** @fastify/session's `request.session` (or latchkey/fastify-session's): synchronous get/set over a plain object. */
+export function getSetSession(session: object) {
+  const s = session as { get(key: string): unknown; set(key: string, value: unknown): void };
+  return {
+    get: (key: string) => s.get(key),
+    set: (key: string, value: unknown) => s.set(key, value),
+    all: () => plainSession(session as Record<string, unknown>).all(),
+  };
+}
+
 /**
  * The routes for libraries whose session is a plain object saved at the end of the request
  * (express-session, @fastify/session, koa-session): `get`/`set` over that object.

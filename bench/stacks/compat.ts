@@ -6,7 +6,7 @@
 import expressSession from 'latchkey/express-session';
 import fastifySession from 'latchkey/fastify-session';
 import koaSession from 'latchkey/koa-session';
-import { connectRedis, objectSessionRoute, plainSession as plain, SECRET } from './common.js';
+import { connectRedis, getSetSession, objectSessionRoute, plainSession as plain, SECRET } from './common.js';
 import { expressApp, fastifyApp, koaApp } from './frameworks.js';
 import type { StackStarter } from './index.js';
 
@@ -24,14 +24,7 @@ export const stacks: Record<string, StackStarter> = {
       async (app) => {
         await app.register(fastifySession, { redis, secret: SECRET, saveUninitialized: false, cookie: { secure: false } });
       },
-      async (route, param, { request }) => {
-        const s = request.session;
-        return objectSessionRoute(route, param, {
-          get: (key) => s.get(key as never),
-          set: (key, value) => s.set(key as never, value as never),
-          all: () => plain(s as unknown as Record<string, unknown>).all(),
-        });
-      },
+      async (route, param, { request }) => objectSessionRoute(route, param, getSetSession(request.session)),
     );
   },
   async koa(url) {

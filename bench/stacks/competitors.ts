@@ -8,7 +8,7 @@ import fastifyCookie from '@fastify/cookie';
 import fastifySession from '@fastify/session';
 import koaSession from 'koa-session';
 import koaRedis from 'koa-redis';
-import { connectRedis, objectSessionRoute, plainSession as plain, SECRET } from './common.js';
+import { connectRedis, getSetSession, objectSessionRoute, plainSession as plain, SECRET } from './common.js';
 import { expressApp, fastifyApp, koaApp } from './frameworks.js';
 import type { StackStarter } from './index.js';
 
@@ -37,14 +37,7 @@ export const stacks: Record<string, StackStarter> = {
           cookie: { secure: false },
         });
       },
-      async (route, param, { request }) => {
-        const s = request.session;
-        return objectSessionRoute(route, param, {
-          get: (key) => s.get(key as never),
-          set: (key, value) => s.set(key as never, value as never),
-          all: () => plain(s as unknown as Record<string, unknown>).all(),
-        });
-      },
+      async (route, param, { request }) => objectSessionRoute(route, param, getSetSession(request.session)),
     );
   },
   async koa(url) {

@@ -487,11 +487,13 @@ function holdOnPrototype(proto: object): boolean {
   if (proto === ServerResponse.prototype || !(proto instanceof ServerResponse)) return false;
   if (extended.has(proto)) return true;
   extended.add(proto);
+  const parent = Object.getPrototypeOf(proto) as Record<Held, Method>;
   for (const name of HELD) {
-    const original = (proto as Record<Held, Method>)[name];
+    const own = Object.getOwnPropertyDescriptor(proto, name)?.value as Method | undefined;
     Object.defineProperty(proto, name, {
       value: function (this: ServerResponse, ...args: unknown[]) {
-        return held(this, name, original, args);
+        // Looked up at each call: an instrumentation that wraps Node's methods later is still called.
+        return held(this, name, own ?? parent[name], args);
       },
       writable: true,
       configurable: true,

@@ -11,7 +11,7 @@ import { isStore } from '../stores/store.js';
 // From the package's root, not core/: so an app that imports only this adapter still loads the
 // module that `declare module 'latchkey'` augments.
 import type { SessionAdmin } from '../index.js';
-import { noteFailures, withoutDetails, type FastifyRequestSession } from './fastify-shared.js';
+import { noteFailures, openFastifySession, withoutDetails, type FastifyRequestSession } from './fastify-shared.js';
 
 declare module './fastify-shared.js' {
   interface FastifySessionTypes {
@@ -493,15 +493,7 @@ const plugin: FastifyPluginAsync<FastifySessionOptions> = async (fastify, option
   }
   // In onRequest, so that hooks registered after the plugin (@fastify/passport's) see the data.
   fastify.addHook('onRequest', async (request, reply) => {
-    const handle = manager.open({
-      cookieHeader: () => request.headers.cookie,
-      // request.protocol, hostname and ip honour the app's trustProxy setting.
-      isSecure: () => request.protocol === 'https',
-      target: () => ({ path: request.url, host: request.hostname }),
-      headersSent: () => reply.sent || reply.raw.headersSent,
-      client: () => ({ userAgent: request.headers['user-agent'], ip: request.ip }),
-      request,
-    });
+    const handle = openFastifySession(manager, request, reply);
     const plain = new PlainSession(handle, userOf);
     const data = new PlainFastifySession(plain, new PlainSessionCookie(manager), await plain.load());
     (request as WithState)[stateKey] = { handle, plain, data, sent: false };

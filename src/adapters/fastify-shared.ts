@@ -1,7 +1,9 @@
 // What latchkey's two Fastify plugins share: the type of `request.session`, and how a failed
 // request's error body is kept free of details. Not a public entry point.
 import { STATUS_CODES } from 'node:http';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { SessionManager } from '../core/manager.js';
+import type { SessionHandle } from '../core/session.js';
 import { isSessionError, type SessionError } from '../core/errors.js';
 
 /**
@@ -54,4 +56,17 @@ export function withoutDetails(request: FastifyRequest, payload: unknown, status
   const error = failures.get(request);
   if (error === undefined || payload !== fastifyErrorBody(statusCode, error.code, error.message)) return payload;
   return fastifyErrorBody(statusCode, error.code, STATUS_CODES[statusCode] ?? 'Error');
+}
+
+/** Opens the session of a Fastify request: what the core needs to know of it, as Fastify resolves it. */
+export function openFastifySession<Data extends object>(manager: SessionManager<Data>, request: FastifyRequest, reply: FastifyReply): SessionHandle<Data> {
+  return manager.open({
+    cookieHeader: () => request.headers.cookie,
+    // request.protocol, hostname and ip honour the app's trustProxy setting.
+    isSecure: () => request.protocol === 'https',
+    target: () => ({ path: request.url, host: request.hostname }),
+    headersSent: () => reply.sent || reply.raw.headersSent,
+    client: () => ({ userAgent: request.headers['user-agent'], ip: request.ip }),
+    request,
+  });
 }

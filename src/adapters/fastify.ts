@@ -5,7 +5,7 @@ import type { SessionOptions } from '../core/options.js';
 // Session from the package's root, not core/: so an app that imports only this adapter still
 // loads the module that `declare module 'latchkey'` augments (see SessionData).
 import type { Session, SessionAdmin, SessionHandle } from '../index.js';
-import { noteFailures, withoutDetails, type FastifyRequestSession } from './fastify-shared.js';
+import { noteFailures, openFastifySession, withoutDetails, type FastifyRequestSession } from './fastify-shared.js';
 
 declare module './fastify-shared.js' {
   interface FastifySessionTypes {
@@ -49,17 +49,7 @@ const plugin: FastifyPluginAsync<SessionOptions<FastifyRequest>> = async (fastif
     throw error;
   }
   fastify.addHook('onRequest', (request, reply, next) => {
-    const handle = manager.open({
-      cookieHeader: () => request.headers.cookie,
-      // request.protocol honours the app's trustProxy setting.
-      isSecure: () => request.protocol === 'https',
-      // request.hostname honours trustProxy too.
-      target: () => ({ path: request.url, host: request.hostname }),
-      headersSent: () => reply.sent || reply.raw.headersSent,
-      // request.ip honours trustProxy as well.
-      client: () => ({ userAgent: request.headers['user-agent'], ip: request.ip }),
-      request,
-    });
+    const handle = openFastifySession(manager, request, reply);
     (request as Decorated)[keyword] = handle.session;
     (request as Decorated)[handleKey] = handle;
     next();

@@ -5,7 +5,9 @@
 // latchkey/express; without it, `req.session` gets latchkey's type.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertBuilt, createConsumerProject, type ConsumerProject } from './consumer-project.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { assertBuilt, createConsumerProject, repoRoot, type ConsumerProject } from './consumer-project.js';
 
 const EXPECT = `
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
@@ -123,6 +125,19 @@ describe('latchkey/express-session types in an app (strict, skipLibCheck: false)
   it("types req.session with latchkey's SessionData when @types/express-session is not installed", () => {
     const errors = project([], FRESH).typeErrors();
     assert.equal(errors, '');
+  });
+
+  it('compiles examples/express-session-passport.ts as the app it is (Passport, passport-local, connect-flash, @types/express-session)', async () => {
+    const example = (name: string): string => readFileSync(join(repoRoot, 'examples', name), 'utf8');
+    const packages = ['@types/express-session', 'passport', '@types/passport', 'passport-local', '@types/passport-local', 'connect-flash', '@types/connect-flash', 'redis', '@redis/client'];
+    const created = createConsumerProject({
+      packages: ['@types/node', 'express', '@types/express', ...packages],
+      files: { 'app.ts': example('express-session-passport.ts'), 'redis.ts': example('redis.ts'), 'address.ts': example('address.ts') },
+    });
+    projects.push(created);
+    const { status, output } = await created.tsc();
+    assert.equal(output, '');
+    assert.equal(status, 0);
   });
 
   it('where latchkey/express fails with @types/express-session installed (TS2717): the test can fail', async () => {
