@@ -208,22 +208,11 @@ function mapOptions(options: ExpressSessionOptions): Mapped {
       "store must be a latchkey store (`new MemoryStore()` from latchkey/express-session, or latchkey's RedisStore); an express-session store (connect-redis, connect-mongo, memorystore ...) is not used: pass your Redis client as `redis: client` instead",
     );
   }
-  let secrets: readonly string[] | undefined;
-  if (secret !== undefined) {
-    secrets = typeof secret === 'string' ? [secret] : secret;
-    if (!Array.isArray(secrets) || secrets.length === 0) throw invalid('secret must be a string or a non-empty array of strings');
-    for (const one of secrets) {
-      if (typeof one !== 'string' || one.length < 32) {
-        throw invalid(
-          `each secret must be a string of at least 32 characters, got ${typeof one === 'string' ? `one of ${one.length}` : `a ${typeof one}`}: make one with \`openssl rand -base64 32\` (and keep the old one after the new one until its cookies expire)`,
-        );
-      }
-    }
-  }
   const cookieOptions = mapCookie(cookie);
   const lifetime = cookieOptions.cookieLifetime;
   const mapped: SessionOptions<ExpressRequest> = { ...rest, ...cookieOptions, cookieName: name ?? key ?? 'connect.sid' };
-  if (secrets !== undefined) mapped.secrets = secrets;
+  // latchkey checks the secrets as its own (at least 32 characters each) and says how to make one.
+  if (secret !== undefined) mapped.secrets = secret;
   // A session may live at least one idle period: an absolute lifetime shorter than cookie.maxAge would end it first.
   if (rest.absoluteLifetime === undefined && typeof lifetime === 'number' && lifetime > DEFAULT_OPTIONS.absoluteLifetime) mapped.absoluteLifetime = lifetime;
   return { options: mapped, proxy };
