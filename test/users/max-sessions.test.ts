@@ -30,10 +30,10 @@ for (const kind of STORE_KINDS) {
       const user = 'serial';
       const logins = [];
       for (let i = 0; i < LOGINS; i++) {
-        const started = Date.now();
         logins.push(await loginVisitor(i % 2 === 0 ? d.a : d.b, user));
-        // Created-at has millisecond resolution; the next login must be later to be newer.
-        await nextMillisecond(started);
+        // Created-at has millisecond resolution, taken during the login: the next login must start
+        // after the millisecond this one finished in to be newer.
+        await nextMillisecond(Date.now());
       }
       for (const login of logins.slice(0, LOGINS - MAX)) assert.equal(await notAnonymous(d.a, login.cookie), undefined, 'an oldest session is revoked');
       for (const login of logins.slice(LOGINS - MAX)) assert.equal((await whoIs(d.b, login.cookie)).user, user);
