@@ -4,7 +4,7 @@ import { SessionError } from '../core/errors.js';
 import { openNodeSession } from '../core/http.js';
 import { SessionManager } from '../core/manager.js';
 import type { InvalidCookieReason, SameSite, SessionOptions as LatchkeyOptions } from '../core/options.js';
-import { PlainSession, defineData } from '../core/plain.js';
+import { PlainSession, defineData, refuseCompat } from '../core/plain.js';
 import { isStore } from '../stores/store.js';
 // From the package's root, not core/: so an app that imports only this module still loads the
 // module that `declare module 'latchkey'` augments (see SessionData).
@@ -485,6 +485,7 @@ export function createSession(first: KoaSessionOptions | KoaApp | undefined, sec
   if (!isApp(app)) throw invalid('the Koa app is required, as koa-session requires it: session(options, app) or session(app, options)');
   const settings = settingsOf(options ?? {}, app);
   const manager = new SessionManager(settings.latchkey);
+  refuseCompat(manager.options, 'latchkey/koa-session');
   extendContext(app.context);
   const middleware: Middleware = async (ctx, next) => {
     // ctx.secure and ctx.hostname honour the app's `proxy` setting.

@@ -1,6 +1,7 @@
 import { SessionError } from './errors.js';
 import { toUserId } from './admin.js';
 import { RequestSession, type Session, type SessionHandle } from './session.js';
+import type { ResolvedOptions } from './options.js';
 
 /**
  * Finds the user a session's data says it is signed in as, for the per-user features (listing
@@ -71,6 +72,21 @@ export interface PlainChanges {
 }
 
 const NOTHING: ReadonlyMap<string, string> = new Map();
+
+/**
+ * Refuses the `compat` option in the express-session, @fastify/session and koa-session modes:
+ * their session objects keep any JSON value, which another library's format (bottle-session's
+ * plain strings) cannot hold.
+ * @throws {@link SessionError} `INVALID_OPTIONS` when `options.compat` is set
+ */
+export function refuseCompat(options: ResolvedOptions, mode: string): void {
+  if (options.compat !== undefined) {
+    throw new SessionError(
+      'INVALID_OPTIONS',
+      `${mode}: compat: '${options.compat}' is not supported here, as this mode's session object holds any JSON value; use latchkey's own adapter (latchkey/express, latchkey/fastify, latchkey/koa) with compat`,
+    );
+  }
+}
 
 /**
  * Defines `entries` on `target` as plain data properties: never through a setter, so a key such
