@@ -710,8 +710,8 @@ export interface ExpressSessionMiddleware {
  */
 export function session(options: ExpressSessionOptions = {}): ExpressSessionMiddleware {
   const { options: mapped, proxy } = mapOptions(options);
+  refuseCompat(mapped, 'latchkey/express-session');
   const manager = new SessionManager(mapped);
-  refuseCompat(manager.options, 'latchkey/express-session');
   const middleware = (req: ExpressRequest, res: ServerResponse, next: (error?: unknown) => void): void => {
     // A second session middleware on the same request leaves the first one's session in place.
     if ((req as unknown as Record<string, unknown>)['session'] !== undefined) {

@@ -477,8 +477,8 @@ const SESSION: string = 'session';
 // Async, so that a wrong option rejects app.register() / app.ready() instead of throwing out of the boot loop.
 const plugin: FastifyPluginAsync<FastifySessionOptions> = async (fastify, options) => {
   const { latchkey, userOf } = toLatchkeyOptions(options);
+  refuseCompat(latchkey, 'latchkey/fastify-session');
   const manager = new SessionManager(latchkey);
-  refuseCompat(manager.options, 'latchkey/fastify-session');
   // A request property under a symbol, not a WeakMap: a WeakMap entry per request costs the
   // garbage collector several times what the whole session layer costs.
   const stateKey = Symbol('latchkey.fastify-session');

@@ -484,8 +484,8 @@ export function createSession(first: KoaSessionOptions | KoaApp | undefined, sec
   const [app, options] = isApp(first) ? [first, second as KoaSessionOptions | undefined] : [second, first];
   if (!isApp(app)) throw invalid('the Koa app is required, as koa-session requires it: session(options, app) or session(app, options)');
   const settings = settingsOf(options ?? {}, app);
+  refuseCompat(settings.latchkey, 'latchkey/koa-session');
   const manager = new SessionManager(settings.latchkey);
-  refuseCompat(manager.options, 'latchkey/koa-session');
   extendContext(app.context);
   const middleware: Middleware = async (ctx, next) => {
     // ctx.secure and ctx.hostname honour the app's `proxy` setting.

@@ -1,7 +1,6 @@
 import { SessionError } from './errors.js';
 import { toUserId } from './admin.js';
 import { RequestSession, type Session, type SessionHandle } from './session.js';
-import type { ResolvedOptions } from './options.js';
 
 /**
  * Finds the user a session's data says it is signed in as, for the per-user features (listing
@@ -79,11 +78,11 @@ const NOTHING: ReadonlyMap<string, string> = new Map();
  * plain strings) cannot hold.
  * @throws {@link SessionError} `INVALID_OPTIONS` when `options.compat` is set
  */
-export function refuseCompat(options: ResolvedOptions, mode: string): void {
+export function refuseCompat(options: { readonly compat?: unknown }, mode: string): void {
   if (options.compat !== undefined) {
     throw new SessionError(
       'INVALID_OPTIONS',
-      `${mode}: compat: '${options.compat}' is not supported here, as this mode's session object holds any JSON value; use latchkey's own adapter (latchkey/express, latchkey/fastify, latchkey/koa) with compat`,
+      `${mode}: compat: ${JSON.stringify(options.compat)} is not supported here, as this mode's session object holds any JSON value; use latchkey's own adapter (latchkey/express, latchkey/fastify, latchkey/koa) with compat`,
     );
   }
 }
