@@ -1,6 +1,7 @@
 export { SessionError, isSessionError, type SessionErrorCode } from './core/errors.js';
 export {
   DEFAULT_OPTIONS,
+  COMPAT_DEFAULTS,
   BROWSER_SESSION_STORE_LIFETIME,
   resolveOptions,
   type SessionOptions,
@@ -10,6 +11,7 @@ export {
   type InvalidCookieReason,
 } from './core/options.js';
 export { SessionManager } from './core/manager.js';
+export type { SessionCompat } from './core/format.js';
 export {
   SessionAdmin,
   type SessionAdminOptions,

@@ -73,6 +73,8 @@ export type NumericSessionKey<Data> = {
  *
  * Values go through JSON: anything `JSON.stringify` accepts comes back with its JSON type. A
  * value you got from `get` is a copy: change it, then `set` it again.
+ * With `compat: 'bottle-session'` values are text instead: strings, and finite numbers stored as
+ * their decimal text, which come back as strings (see the `compat` option).
  *
  * @typeParam Data - the keys and value types the session holds
  */
