@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { createClient } from 'redis';
 import { Redis } from 'ioredis';
 import { withSession, type NodeSessionOptions } from '../../src/adapters/node.js';
-import { isSessionError, MemoryStore, RedisStore, resolveOptions, type InvalidCookieReason, type RedisClientLike, type SessionOptions } from '../../src/index.js';
+import { isSessionError, MemoryStore, RedisStore, resolveOptions, type InvalidCookieReason, type RedisClientLike, type Session, type SessionOptions } from '../../src/index.js';
 import { useRedis, type RedisServer } from '../redis/server.js';
 import { ioredisReady } from '../redis/client.js';
 
@@ -406,6 +406,38 @@ describe("compat: 'bottle-session' on MemoryStore (same cookie and value semanti
     } finally {
       await app.close();
     }
+  });
+});
+
+describe("compat: 'bottle-session' is a core option: the same cookie through every adapter", () => {
+  it('Hono, Fastify, Express and Koa write the plugin\'s cookie line', async () => {
+    const store = new MemoryStore();
+    const { session: hono } = await import('../../src/adapters/hono.js');
+    const { Hono } = await import('hono');
+    const app = new Hono<{ Variables: { session: Session } }>();
+    app.use(hono({ store, compat: 'bottle-session', cookieLifetime: 600 }));
+    app.get('/set', async (c) => {
+      await c.get('session').set('name', 'Chris');
+      return c.text('ok');
+    });
+    assert.match((await app.request('/set')).headers.get('set-cookie') ?? '', cookieLine('; Max-Age=600'));
+
+    const { session: fastify } = await import('../../src/adapters/fastify.js');
+    const { default: Fastify } = await import('fastify');
+    const server = Fastify();
+    await server.register(fastify, { store, compat: 'bottle-session', cookieLifetime: 600 });
+    server.get('/set', async (request) => {
+      await request.session.set('n', 1);
+      return 'ok';
+    });
+    const injected = await server.inject('/set');
+    assert.match(String(injected.headers['set-cookie']), cookieLine('; Max-Age=600'));
+    await server.close();
+
+    const { session: express } = await import('../../src/adapters/express.js');
+    const { session: koa } = await import('../../src/adapters/koa.js');
+    assert.equal(express({ store, compat: 'bottle-session' }).manager.options.cookieName, 'bottle.session');
+    assert.equal(koa({ store, compat: 'bottle-session' }).manager.options.cookieName, 'bottle.session');
   });
 });
 
