@@ -7,11 +7,11 @@ export {
   type SessionOptions,
   type ResolvedOptions,
   type SameSite,
+  type SessionCompat,
   type SessionLimits,
   type InvalidCookieReason,
 } from './core/options.js';
 export { SessionManager } from './core/manager.js';
-export type { SessionCompat } from './core/format.js';
 export {
   SessionAdmin,
   type SessionAdminOptions,

@@ -5,16 +5,6 @@ import { readBottleCookie, readSessionCookie, type InboundCookie } from './cooki
 import type { ResolvedOptions } from './options.js';
 
 /**
- * The formats latchkey can speak, as the `compat` option names them: `'bottle-session'` reads and
- * writes the cookie and Redis layout of Python's bottle-session 1.0, so that a Bottle app and a
- * latchkey app share their users' sessions.
- */
-export type SessionCompat = 'bottle-session';
-
-/** Every value of {@link SessionCompat}, for the message that refuses an unknown one. */
-export const KNOWN_COMPAT: readonly SessionCompat[] = ['bottle-session'];
-
-/**
  * How sessions look on the wire and at rest: the seam between latchkey's own format and another
  * library's. Built once per middleware from the options; a request only calls its methods.
  */

@@ -2,7 +2,16 @@ import { SessionError } from './errors.js';
 import { hasUserIndex, isStore, type Store } from '../stores/store.js';
 import { checkRedisOption, type RedisClientLike, type RedisConnectionOptions } from '../stores/redis-client.js';
 import { DEFAULT_REDIS_STORE_OPTIONS, RedisStore } from '../stores/redis.js';
-import { KNOWN_COMPAT, type SessionCompat } from './format.js';
+
+/**
+ * The formats latchkey can speak, as the `compat` option names them: `'bottle-session'` reads and
+ * writes the cookie and Redis layout of Python's bottle-session 1.0, so that a Bottle app and a
+ * latchkey app share their users' sessions.
+ */
+export type SessionCompat = 'bottle-session';
+
+/** Every value of {@link SessionCompat}, for the message that refuses an unknown one. */
+export const KNOWN_COMPAT: readonly SessionCompat[] = ['bottle-session'];
 
 /** The SameSite attribute values latchkey accepts. */
 export type SameSite = 'lax' | 'strict' | 'none';
