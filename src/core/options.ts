@@ -81,7 +81,7 @@ export interface SessionOptions<Request = unknown> {
   store?: Store;
   /**
    * Name of the session cookie. A `__Host-` name makes the cookie bound to this exact host.
-   * @default 'session'
+   * @default 'session' ('bottle.session' with `compat: 'bottle-session'`)
    */
   cookieName?: string;
   /**
@@ -90,8 +90,9 @@ export interface SessionOptions<Request = unknown> {
    * only when the id changes, with a Max-Age that reaches the absolute deadline
    * (`absoluteLifetime`, or 400 days without one): the idle timeout is enforced by the store
    * alone. `null` makes a browser-session cookie (no Max-Age) while the store keeps the data for
-   * 7 days, as bottle-session did.
-   * @default 1800
+   * 7 days, as bottle-session did. With `compat: 'bottle-session'` the cookie is sent again, with
+   * this Max-Age, by each request that uses the session, as the plugin does.
+   * @default 1800 (300 with `compat: 'bottle-session'`, the plugin's default)
    */
   cookieLifetime?: number | null;
   /**
@@ -106,17 +107,17 @@ export interface SessionOptions<Request = unknown> {
    * proxy setting, Koa's `ctx.secure` honours `app.proxy`; Hono reads the request URL, node:http
    * the TLS socket). A function decides per request, given the framework's request object: e.g.
    * behind a proxy that terminates TLS and that you trust to set `X-Forwarded-Proto`.
-   * @default 'auto'
+   * @default 'auto' (false with `compat: 'bottle-session'`, as the plugin's `cookie_secure`)
    */
   secure?: boolean | 'auto' | ((request: Request) => boolean);
   /**
    * The cookie's HttpOnly attribute: keeps the id away from page scripts.
-   * @default true
+   * @default true (false with `compat: 'bottle-session'`, as the plugin's `cookie_httponly`)
    */
   httpOnly?: boolean;
   /**
    * The cookie's SameSite attribute. `'none'` requires `secure: true`.
-   * @default 'lax'
+   * @default 'lax' (none written with `compat: 'bottle-session'`, as by the plugin)
    */
   sameSite?: SameSite;
   /**
@@ -140,14 +141,15 @@ export interface SessionOptions<Request = unknown> {
    * when the session's stored last-seen time is older than this (whichever process wrote it), the
    * read sends a second one that extends the expiry and moves last-seen. Writes always extend the
    * expiry. `0` refreshes on every read.
-   * @default 60, or a tenth of the session lifetime when that is shorter
+   * @default 60, or a tenth of the session lifetime when that is shorter (0, and nothing else,
+   *   with `compat: 'bottle-session'`)
    */
   touchInterval?: number;
   /**
    * Seconds after its creation when a session ends however active it is (OWASP's absolute
    * timeout); `regenerate()` keeps the creation time. The store's expiry never reaches past it,
    * so no late request can revive the session. `null` lets an active session live for ever.
-   * @default 86400 (24 hours)
+   * @default 86400 (24 hours; null, and nothing else, with `compat: 'bottle-session'`)
    */
   absoluteLifetime?: number | null;
   /**
