@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { createClient } from 'redis';
 import { Redis } from 'ioredis';
 import { withSession, type NodeSessionOptions } from '../../src/adapters/node.js';
-import { isSessionError, MemoryStore, RedisStore, resolveOptions, type InvalidCookieReason, type RedisClientLike, type Session, type SessionOptions } from '../../src/index.js';
+import { isSessionError, MemoryStore, RedisStore, resolveOptions, SessionManager, type InvalidCookieReason, type RedisClientLike, type Session, type SessionOptions } from '../../src/index.js';
 import { useRedis, type RedisServer } from '../redis/server.js';
 import { ioredisReady } from '../redis/client.js';
 
@@ -379,6 +379,27 @@ for (const [clientName, connect] of Object.entries(CLIENTS)) {
       assert.equal(await redis.command('TTL', `session:${dashed(hex)}`), 600);
       assert.equal((await get(app, '/', HEX)).body, "I don't recognize you.", 'the old cookie is dead');
       assert.equal((await get(app, '/', hex)).body, 'Hello, Alice');
+    });
+
+    it('a logout in another request: a request that had seen the session fails its write with SESSION_GONE; one that had not starts a new session', async () => {
+      const manager = new SessionManager({ redis: client, compat: 'bottle-session', cookieLifetime: 600 });
+      const open = (): ReturnType<SessionManager['open']> => manager.open({ cookieHeader: () => `bottle.session=${HEX}`, isSecure: () => false });
+      await redis.command('HSET', KEY, 'name', 'Chris');
+      const underway = open();
+      assert.equal(await underway.session.get('name'), 'Chris');
+      const logout = open();
+      await logout.session.destroy();
+      assert.deepEqual(await keys(redis), []);
+      await assert.rejects(underway.session.set('cart', '1'), (error: unknown) => isSessionError(error, 'SESSION_GONE'));
+      assert.deepEqual(underway.setCookies(), [], 'no cookie over the logout');
+      assert.deepEqual(await keys(redis), [], 'the ended id is not brought back');
+      const late = open();
+      await late.session.set('cart', '1');
+      const [line] = late.setCookies();
+      const hex = /^bottle\.session=([0-9a-f]{32});/.exec(line ?? '')?.[1] as string;
+      assert.notEqual(hex, HEX);
+      assert.deepEqual(await keys(redis), [`session:${dashed(hex)}`]);
+      await manager.close();
     });
 
     it('login() is refused: bottle-session has no users', async () => {
