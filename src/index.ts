@@ -1,11 +1,13 @@
 export { SessionError, isSessionError, type SessionErrorCode } from './core/errors.js';
 export {
   DEFAULT_OPTIONS,
+  COMPAT_DEFAULTS,
   BROWSER_SESSION_STORE_LIFETIME,
   resolveOptions,
   type SessionOptions,
   type ResolvedOptions,
   type SameSite,
+  type SessionCompat,
   type SessionLimits,
   type InvalidCookieReason,
 } from './core/options.js';

@@ -148,7 +148,7 @@ describe('the framework examples (npm run example:<framework>)', () => {
   // Every example there is: the demo has its own tests above, the express-session one below;
   // redis.ts and address.ts are what they share.
   const frameworks = readdirSync('examples')
-    .filter((file) => file.endsWith('.ts') && !['demo.ts', 'redis.ts', 'address.ts', 'express-session-passport.ts'].includes(file))
+    .filter((file) => file.endsWith('.ts') && !['demo.ts', 'redis.ts', 'address.ts', 'express-session-passport.ts', 'bottle-session.ts'].includes(file))
     .map((file) => file.slice(0, -'.ts'.length));
 
   it('has one example per framework', () => {
@@ -193,6 +193,35 @@ describe('the framework examples (npm run example:<framework>)', () => {
 
       assert.equal((await post('/logout', {})).status, 302);
       assert.equal((await browser.get('/me')).status, 401, 'signed out');
+    } finally {
+      await example.stop();
+    }
+  });
+
+  it("bottle-session: greets the user of a session the Python app wrote, and writes bottle-session's layout", async () => {
+    await redis.command('FLUSHALL');
+    const example = await startExample('examples/bottle-session.ts', { REDIS_URL: redis.url });
+    try {
+      assert.match(example.output(), /^latchkey bottle-session example on http:\/\/127\.0\.0\.1:\d+\/ \(try \/set\/Chris, then \/\)/);
+      // What SessionPlugin(cookie_lifetime=600) leaves in Redis after `session['name'] = 'José'`.
+      await redis.command('HSET', 'session:60b5066a-bae1-4d88-9052-b5468292c5b8', 'name', 'José');
+      await redis.command('EXPIRE', 'session:60b5066a-bae1-4d88-9052-b5468292c5b8', '600');
+      const python = new Browser(example.url, 'bottle.session');
+      python.cookie = '60b5066abae14d889052b5468292c5b8';
+      const greeting = await python.get('/');
+      assert.equal(greeting.body, 'Hello, José');
+      assert.deepEqual(greeting.setCookie, ['bottle.session=60b5066abae14d889052b5468292c5b8; Max-Age=600; Path=/']);
+
+      const browser = new Browser(example.url, 'bottle.session');
+      assert.equal((await browser.get('/')).body, "I don't recognize you.");
+      const set = await browser.get('/set/Chris');
+      assert.equal(set.body, 'I recognize you now.');
+      assert.match(set.setCookie[0] as string, /^bottle\.session=[0-9a-f]{32}; Max-Age=600; Path=\/$/);
+      const hex = browser.cookie as string;
+      const key = `session:${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+      assert.deepEqual(await redis.command('HGETALL', key), ['name', 'Chris'], 'what the Python app reads with session.get("name")');
+      assert.equal(await redis.command('TTL', key), 600);
+      assert.equal((await browser.get('/')).body, 'Hello, Chris');
     } finally {
       await example.stop();
     }

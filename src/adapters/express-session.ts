@@ -3,7 +3,7 @@ import type { TLSSocket } from 'node:tls';
 import { hookResponseHeaders, openNodeSession } from '../core/http.js';
 import { SessionManager } from '../core/manager.js';
 import { DEFAULT_OPTIONS, type ResolvedOptions, type SessionOptions } from '../core/options.js';
-import { defineData, PlainSession } from '../core/plain.js';
+import { defineData, PlainSession, refuseCompat } from '../core/plain.js';
 import type { SessionHandle } from '../core/session.js';
 import { SessionError } from '../core/errors.js';
 import { isStore } from '../stores/store.js';
@@ -607,7 +607,7 @@ export class Cookie {
 
   /** The SameSite attribute. */
   get sameSite(): 'lax' | 'strict' | 'none' {
-    return this.#exchange.options.sameSite;
+    return this.#exchange.options.sameSite ?? DEFAULT_OPTIONS.sameSite;
   }
 
   /** The attributes as express-session serializes its cookie. */
@@ -710,6 +710,7 @@ export interface ExpressSessionMiddleware {
  */
 export function session(options: ExpressSessionOptions = {}): ExpressSessionMiddleware {
   const { options: mapped, proxy } = mapOptions(options);
+  refuseCompat(mapped, 'latchkey/express-session');
   const manager = new SessionManager(mapped);
   const middleware = (req: ExpressRequest, res: ServerResponse, next: (error?: unknown) => void): void => {
     // A second session middleware on the same request leaves the first one's session in place.

@@ -4,7 +4,7 @@ import fastifyPlugin from 'fastify-plugin';
 import { SessionError } from '../core/errors.js';
 import { SessionManager } from '../core/manager.js';
 import type { SameSite, SessionOptions } from '../core/options.js';
-import { defineData, fastifyPassportUser, PlainSession, type UserOf } from '../core/plain.js';
+import { defineData, fastifyPassportUser, PlainSession, type UserOf, refuseCompat } from '../core/plain.js';
 import type { SessionHandle } from '../core/session.js';
 import { MemoryStore } from '../stores/memory.js';
 import { isStore } from '../stores/store.js';
@@ -313,7 +313,7 @@ class PlainSessionCookie implements SessionCookie {
     this.domain = domain ?? null;
     this.secure = typeof secure === 'function' ? 'auto' : secure;
     this.httpOnly = httpOnly;
-    this.sameSite = sameSite;
+    this.sameSite = sameSite ?? 'lax';
   }
 
   get maxAge(): number | null {
@@ -477,6 +477,7 @@ const SESSION: string = 'session';
 // Async, so that a wrong option rejects app.register() / app.ready() instead of throwing out of the boot loop.
 const plugin: FastifyPluginAsync<FastifySessionOptions> = async (fastify, options) => {
   const { latchkey, userOf } = toLatchkeyOptions(options);
+  refuseCompat(latchkey, 'latchkey/fastify-session');
   const manager = new SessionManager(latchkey);
   // A request property under a symbol, not a WeakMap: a WeakMap entry per request costs the
   // garbage collector several times what the whole session layer costs.

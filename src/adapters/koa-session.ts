@@ -4,7 +4,7 @@ import { SessionError } from '../core/errors.js';
 import { openNodeSession } from '../core/http.js';
 import { SessionManager } from '../core/manager.js';
 import type { InvalidCookieReason, SameSite, SessionOptions as LatchkeyOptions } from '../core/options.js';
-import { PlainSession, defineData } from '../core/plain.js';
+import { PlainSession, defineData, refuseCompat } from '../core/plain.js';
 import { isStore } from '../stores/store.js';
 // From the package's root, not core/: so an app that imports only this module still loads the
 // module that `declare module 'latchkey'` augments (see SessionData).
@@ -484,6 +484,7 @@ export function createSession(first: KoaSessionOptions | KoaApp | undefined, sec
   const [app, options] = isApp(first) ? [first, second as KoaSessionOptions | undefined] : [second, first];
   if (!isApp(app)) throw invalid('the Koa app is required, as koa-session requires it: session(options, app) or session(app, options)');
   const settings = settingsOf(options ?? {}, app);
+  refuseCompat(settings.latchkey, 'latchkey/koa-session');
   const manager = new SessionManager(settings.latchkey);
   extendContext(app.context);
   const middleware: Middleware = async (ctx, next) => {

@@ -65,6 +65,41 @@ export function readSessionCookie(header: string | undefined, name: string, secr
   return { present: true, id, invalid: undefined };
 }
 
+/** 32 hex digits: what remains of a UUID once Python's `uuid.UUID()` has taken its decorations off. */
+const UUID_HEX = /^[0-9A-Fa-f]{32}$/;
+
+/**
+ * The UUID in `value` as 32 lowercase hex characters, read as Python's `uuid.UUID(value)` reads
+ * it (what bottle-session does with its cookie): `urn:` and `uuid:` removed wherever they are,
+ * braces stripped from both ends, every `-` removed, then exactly 32 hex digits in any case. A
+ * value in double quotes (as Python's cookie parser unquotes it) is read without them. Python's
+ * `int(..., 16)` would also take a `0x`, a sign, spaces or `_` between digits, which no UUID
+ * bottle-session writes has: those are refused here. `undefined` when it is no UUID.
+ */
+export function parseUuid(value: string): string | undefined {
+  let text = value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value;
+  // The common case, a cookie bottle-session or latchkey wrote, allocates nothing more.
+  if (text.length !== 32 || !UUID_HEX.test(text)) {
+    text = text.replaceAll('urn:', '').replaceAll('uuid:', '').replace(/^[{}]+|[{}]+$/g, '').replaceAll('-', '');
+    if (!UUID_HEX.test(text)) return undefined;
+  }
+  return text.toLowerCase();
+}
+
+/**
+ * Reads bottle-session's cookie from a Cookie header: its value is a UUID in any form Python's
+ * `uuid.UUID()` accepts (see {@link parseUuid}), and the id is its 32 lowercase hex characters.
+ * Anything else reads as a malformed cookie; like {@link readSessionCookie}, this never throws and
+ * refuses a cookie sent twice.
+ */
+export function readBottleCookie(header: string | undefined, name: string): InboundCookie {
+  if (!header || name === '') return NO_COOKIE;
+  const value = sessionValueOf(header, name);
+  if (typeof value !== 'string') return value;
+  const id = parseUuid(value);
+  return id === undefined ? MALFORMED : { present: true, id, invalid: undefined };
+}
+
 const TAB = 0x09;
 const SPACE = 0x20;
 const SEMICOLON = 0x3b;
@@ -208,6 +243,24 @@ function cookieDomainsOf(host: string | undefined): string[] {
   return domains;
 }
 
+const SAME_SITE_NAMES = { lax: 'Lax', strict: 'Strict', none: 'None' } as const;
+
+/**
+ * The line that sets bottle-session's cookie, byte for byte as the Python plugin's (Python's
+ * `http.cookies.Morsel` writes the attributes sorted by name): `NAME=ID; HttpOnly; Max-Age=N;
+ * Path=/; Secure`, HttpOnly and Secure only when set, Domain and SameSite (which the plugin never
+ * writes) only when configured, in their sorted places. Without a Max-Age (`cookieLifetime:
+ * null`) the attribute is left out, where the plugin writes a literal `Max-Age=None` that
+ * browsers ignore.
+ */
+function bottleSessionLine(options: ResolvedOptions): (id: string, secure: boolean, maxAge: number | undefined) => string {
+  const { cookieName, domain, httpOnly, path, sameSite } = options;
+  const before = `${domain === undefined ? '' : `; Domain=${domain}`}${httpOnly ? '; HttpOnly' : ''}`;
+  const after = `; Path=${path}${sameSite === undefined ? '' : `; SameSite=${SAME_SITE_NAMES[sameSite]}`}`;
+  const tails = [after, `${after}; Secure`] as const;
+  return (id, secure, maxAge) => `${cookieName}=${id}${before}${maxAge === undefined ? '' : `; Max-Age=${maxAge}`}${tails[secure ? 1 : 0]}`;
+}
+
 /**
  * A {@link CookieWriter} for `options`. The attributes are serialized by the `cookie` package
  * once per Secure flag; each response then only puts the id (and its signature) and Max-Age in
@@ -232,8 +285,11 @@ export function createCookieWriter(options: ResolvedOptions): CookieWriter {
   const cleared = [clear(false), clear(true)] as const;
   const secret = options.secrets[0];
   const valueOf = secret === undefined ? (id: string) => id : (id: string) => `${id}.${sign(id, secret)}`;
-  const session = (id: string, secure: boolean, maxAge: number | undefined): string =>
-    `${name}=${valueOf(id)}${maxAge === undefined ? '' : `; Max-Age=${maxAge}`}${setAttributes[secure ? 1 : 0]}`;
+  const session =
+    options.compat === 'bottle-session'
+      ? bottleSessionLine(options)
+      : (id: string, secure: boolean, maxAge: number | undefined): string =>
+          `${name}=${valueOf(id)}${maxAge === undefined ? '' : `; Max-Age=${maxAge}`}${setAttributes[secure ? 1 : 0]}`;
 
   // The longest Max-Age these options give a cookie: the whole absolute lifetime.
   const maxAge = options.cookieLifetime === null ? undefined : Math.min(MAX_COOKIE_AGE, Math.ceil(options.absoluteLifetime ?? Infinity));

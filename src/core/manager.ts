@@ -2,6 +2,8 @@ import { createCookieWriter, type CookieWriter } from './cookie.js';
 import { resolveOptions, type ResolvedOptions, type SessionOptions } from './options.js';
 import { RequestSession, type RequestContext, type DefaultSessionData, type SessionHandle, type SessionRuntime } from './session.js';
 import { RedisStore } from '../stores/redis.js';
+import { BottleRedisStore } from '../stores/bottle-redis.js';
+import { createSessionFormat } from './format.js';
 import type { Store, StoreLimits } from '../stores/store.js';
 import { writeSessionHeaders } from './headers.js';
 import { observeStore } from './diagnostics.js';
@@ -37,12 +39,20 @@ export class SessionManager<Data extends object = DefaultSessionData> {
   constructor(options: SessionOptions<never> = {}) {
     this.options = resolveOptions(options);
     this.#ownsStore = this.options.store === undefined;
-    this.store = this.options.store ?? new RedisStore({ redis: this.options.redis, prefix: this.options.prefix });
+    this.store = this.options.store ?? this.#createStore();
     this.cookies = createCookieWriter(this.options);
     const { maxKeys, maxSessionBytes } = this.options.limits;
     // latchkey's own fields count too: created-at and last-seen.
     this.storeLimits = { maxFields: maxKeys + 2, maxBytes: maxSessionBytes };
-    this.#runtime = { options: this.options, store: observeStore(this.store), cookies: this.cookies, storeLimits: this.storeLimits, backing: this.store };
+    const format = createSessionFormat(this.options);
+    const resent = { kind: 'set', maxAge: this.options.cookieLifetime ?? undefined } as const;
+    this.#runtime = { options: this.options, store: observeStore(this.store), cookies: this.cookies, storeLimits: this.storeLimits, backing: this.store, format, resent };
+  }
+
+  /** The store for the `redis` option, in the layout the `compat` option asks for. */
+  #createStore(): Store {
+    const { redis, prefix, compat } = this.options;
+    return compat === 'bottle-session' ? new BottleRedisStore({ redis, prefix }) : new RedisStore({ redis, prefix });
   }
 
   /**

@@ -1,7 +1,17 @@
 import { SessionError } from './errors.js';
 import { hasUserIndex, isStore, type Store } from '../stores/store.js';
 import { checkRedisOption, type RedisClientLike, type RedisConnectionOptions } from '../stores/redis-client.js';
-import { DEFAULT_REDIS_STORE_OPTIONS } from '../stores/redis.js';
+import { DEFAULT_REDIS_STORE_OPTIONS, RedisStore } from '../stores/redis.js';
+
+/**
+ * The formats latchkey can speak, as the `compat` option names them: `'bottle-session'` reads and
+ * writes the cookie and Redis layout of Python's bottle-session 1.0, so that a Bottle app and a
+ * latchkey app share their users' sessions.
+ */
+export type SessionCompat = 'bottle-session';
+
+/** Every value of {@link SessionCompat}, for the message that refuses an unknown one. */
+export const KNOWN_COMPAT: readonly SessionCompat[] = ['bottle-session'];
 
 /** The SameSite attribute values latchkey accepts. */
 export type SameSite = 'lax' | 'strict' | 'none';
@@ -71,7 +81,7 @@ export interface SessionOptions<Request = unknown> {
   store?: Store;
   /**
    * Name of the session cookie. A `__Host-` name makes the cookie bound to this exact host.
-   * @default 'session'
+   * @default 'session' ('bottle.session' with `compat: 'bottle-session'`)
    */
   cookieName?: string;
   /**
@@ -80,8 +90,9 @@ export interface SessionOptions<Request = unknown> {
    * only when the id changes, with a Max-Age that reaches the absolute deadline
    * (`absoluteLifetime`, or 400 days without one): the idle timeout is enforced by the store
    * alone. `null` makes a browser-session cookie (no Max-Age) while the store keeps the data for
-   * 7 days, as bottle-session did.
-   * @default 1800
+   * 7 days, as bottle-session did. With `compat: 'bottle-session'` the cookie is sent again, with
+   * this Max-Age, by each request that uses the session, as the plugin does.
+   * @default 1800 (300 with `compat: 'bottle-session'`, the plugin's default)
    */
   cookieLifetime?: number | null;
   /**
@@ -96,17 +107,17 @@ export interface SessionOptions<Request = unknown> {
    * proxy setting, Koa's `ctx.secure` honours `app.proxy`; Hono reads the request URL, node:http
    * the TLS socket). A function decides per request, given the framework's request object: e.g.
    * behind a proxy that terminates TLS and that you trust to set `X-Forwarded-Proto`.
-   * @default 'auto'
+   * @default 'auto' (false with `compat: 'bottle-session'`, as the plugin's `cookie_secure`)
    */
   secure?: boolean | 'auto' | ((request: Request) => boolean);
   /**
    * The cookie's HttpOnly attribute: keeps the id away from page scripts.
-   * @default true
+   * @default true (false with `compat: 'bottle-session'`, as the plugin's `cookie_httponly`)
    */
   httpOnly?: boolean;
   /**
    * The cookie's SameSite attribute. `'none'` requires `secure: true`.
-   * @default 'lax'
+   * @default 'lax' (none written with `compat: 'bottle-session'`, as by the plugin)
    */
   sameSite?: SameSite;
   /**
@@ -130,14 +141,15 @@ export interface SessionOptions<Request = unknown> {
    * when the session's stored last-seen time is older than this (whichever process wrote it), the
    * read sends a second one that extends the expiry and moves last-seen. Writes always extend the
    * expiry. `0` refreshes on every read.
-   * @default 60, or a tenth of the session lifetime when that is shorter
+   * @default 60, or a tenth of the session lifetime when that is shorter (0, and nothing else,
+   *   with `compat: 'bottle-session'`)
    */
   touchInterval?: number;
   /**
    * Seconds after its creation when a session ends however active it is (OWASP's absolute
    * timeout); `regenerate()` keeps the creation time. The store's expiry never reaches past it,
    * so no late request can revive the session. `null` lets an active session live for ever.
-   * @default 86400 (24 hours)
+   * @default 86400 (24 hours; null, and nothing else, with `compat: 'bottle-session'`)
    */
   absoluteLifetime?: number | null;
   /**
@@ -185,6 +197,19 @@ export interface SessionOptions<Request = unknown> {
    * @default undefined (the adapter's rule)
    */
   clientIp?: (request: Request) => string | undefined;
+  /**
+   * Speak another library's session format, to share sessions live with an app that uses it.
+   * `'bottle-session'`: the cookie (`bottle.session`, a UUID as 32 hex characters) and Redis
+   * layout (`session:` + the dashed UUID, a hash of plain UTF-8 strings, TTL = `cookieLifetime`,
+   * sliding) of Python's bottle-session 1.0, so a Bottle app and this one see the same logged-in
+   * users. Values are then strings and numbers only (numbers come back as strings), and the
+   * defaults change to the plugin's ({@link COMPAT_DEFAULTS}). Features that would write fields or
+   * hashed ids the Python app cannot read are refused: `secrets`, `absoluteLifetime`,
+   * `maxSessionsPerUser`, `recordClient`, a `RedisStore` as `store` (give `redis`), and
+   * `session.login()`.
+   * @default undefined (latchkey's own format)
+   */
+  compat?: SessionCompat;
 }
 
 /** Seconds the store keeps a session whose cookie has no Max-Age (`cookieLifetime: null`). */
@@ -213,6 +238,35 @@ export const DEFAULT_OPTIONS = {
   },
 } as const satisfies SessionOptions;
 
+/**
+ * The defaults that differ in each `compat` mode from {@link DEFAULT_OPTIONS}: for
+ * `'bottle-session'`, those of the Python plugin's `SessionPlugin()` (cookie `bottle.session`,
+ * lifetime 300 s, no HttpOnly, no Secure, no SameSite), no absolute lifetime (the plugin has
+ * none, and latchkey's needs a stored creation time), and the expiry refreshed on every use.
+ */
+export const COMPAT_DEFAULTS = {
+  'bottle-session': {
+    cookieName: 'bottle.session',
+    cookieLifetime: 300,
+    secure: false,
+    httpOnly: false,
+    sameSite: undefined,
+    absoluteLifetime: null,
+    touchInterval: 0,
+  },
+} as const satisfies Record<SessionCompat, SessionOptions>;
+
+/** The defaults a `compat` mode may change. */
+interface ModeDefaults {
+  readonly cookieName: string;
+  readonly cookieLifetime: number | null;
+  readonly secure: boolean | 'auto';
+  readonly httpOnly: boolean;
+  readonly sameSite: SameSite | undefined;
+  readonly absoluteLifetime: number | null;
+  readonly touchInterval: number;
+}
+
 /** The longest Set-Cookie header latchkey will produce; browsers ignore cookies over 4096 bytes. */
 export const MAX_COOKIE_BYTES = 4096;
 
@@ -229,7 +283,8 @@ export interface ResolvedOptions {
   readonly keyword: string;
   readonly secure: boolean | 'auto' | ((request: unknown) => boolean);
   readonly httpOnly: boolean;
-  readonly sameSite: SameSite;
+  /** `undefined` (no SameSite attribute) only with `compat: 'bottle-session'` and no `sameSite` given. */
+  readonly sameSite: SameSite | undefined;
   readonly path: string;
   readonly domain: string | undefined;
   readonly prefix: string;
@@ -246,12 +301,14 @@ export interface ResolvedOptions {
   readonly maxSessionsPerUser: number | null;
   readonly recordClient: boolean;
   readonly clientIp: ((request: unknown) => string | undefined) | undefined;
+  /** The format spoken: `undefined` for latchkey's own. */
+  readonly compat: SessionCompat | undefined;
 }
 
 const KNOWN = new Set<string>([
   'redis', 'store', 'cookieName', 'cookieLifetime', 'keyword', 'secure', 'httpOnly', 'sameSite',
   'path', 'domain', 'prefix', 'touchInterval', 'absoluteLifetime', 'secrets', 'limits', 'onInvalidCookie',
-  'maxSessionsPerUser', 'recordClient', 'clientIp',
+  'maxSessionsPerUser', 'recordClient', 'clientIp', 'compat',
 ]);
 
 const LIMIT_NAMES = Object.keys(DEFAULT_OPTIONS.limits) as Array<keyof SessionLimits>;
@@ -302,14 +359,21 @@ export function resolveOptions<Request = unknown>(options: SessionOptions<Reques
     throw invalid(`unknown option '${name}'${hint}; known options are ${[...KNOWN].join(', ')}`);
   }
 
-  const cookieName = options.cookieName ?? DEFAULT_OPTIONS.cookieName;
+  const compat = options.compat;
+  if (compat !== undefined && !KNOWN_COMPAT.includes(compat)) {
+    throw invalid(`compat must be one of ${KNOWN_COMPAT.map((name) => `'${name}'`).join(', ')}, or left out for latchkey's own format; got ${describe(compat)}`);
+  }
+  const defaults: ModeDefaults = compat === undefined ? DEFAULT_OPTIONS : { ...DEFAULT_OPTIONS, ...COMPAT_DEFAULTS[compat] };
+  if (compat === 'bottle-session') refuseForBottle(options);
+
+  const cookieName = options.cookieName ?? defaults.cookieName;
   if (typeof cookieName !== 'string' || !COOKIE_NAME.test(cookieName)) {
     throw invalid(
       `cookieName must be a cookie-name token (letters, digits and !#$%&'*+-.^_\`|~), got ${describe(cookieName)}`,
     );
   }
 
-  const cookieLifetime = options.cookieLifetime === undefined ? DEFAULT_OPTIONS.cookieLifetime : options.cookieLifetime;
+  const cookieLifetime = options.cookieLifetime === undefined ? defaults.cookieLifetime : options.cookieLifetime;
   if (cookieLifetime !== null && !isPositiveSeconds(cookieLifetime)) {
     throw invalid(`cookieLifetime must be a number of seconds above 0, or null for a browser-session cookie; got ${describe(cookieLifetime)}`);
   }
@@ -319,16 +383,16 @@ export function resolveOptions<Request = unknown>(options: SessionOptions<Reques
     throw invalid(`keyword must be a non-empty string such as 'session', got ${describe(keyword)}`);
   }
 
-  const secure = (options.secure ?? DEFAULT_OPTIONS.secure) as ResolvedOptions['secure'];
+  const secure = (options.secure ?? defaults.secure) as ResolvedOptions['secure'];
   if (secure !== true && secure !== false && secure !== 'auto' && typeof secure !== 'function') {
     throw invalid(`secure must be true, false, 'auto' or a function (request) => boolean, got ${describe(secure)}`);
   }
 
-  const httpOnly = options.httpOnly ?? DEFAULT_OPTIONS.httpOnly;
+  const httpOnly = options.httpOnly ?? defaults.httpOnly;
   if (typeof httpOnly !== 'boolean') throw invalid(`httpOnly must be true or false, got ${describe(httpOnly)}`);
 
-  const sameSite = options.sameSite ?? DEFAULT_OPTIONS.sameSite;
-  if (sameSite !== 'lax' && sameSite !== 'strict' && sameSite !== 'none') {
+  const sameSite = options.sameSite ?? defaults.sameSite;
+  if (sameSite !== 'lax' && sameSite !== 'strict' && sameSite !== 'none' && !(sameSite === undefined && compat !== undefined)) {
     throw invalid(`sameSite must be 'lax', 'strict' or 'none' (lower case), got ${describe(sameSite)}`);
   }
   if (sameSite === 'none' && secure !== true) {
@@ -356,7 +420,7 @@ export function resolveOptions<Request = unknown>(options: SessionOptions<Reques
 
   const storeLifetime = cookieLifetime ?? BROWSER_SESSION_STORE_LIFETIME;
   // The default shrinks with short lifetimes, so a session that is only read never lapses.
-  const touchInterval = options.touchInterval ?? Math.min(DEFAULT_OPTIONS.touchInterval, storeLifetime / 10);
+  const touchInterval = options.touchInterval ?? Math.min(defaults.touchInterval, storeLifetime / 10);
   if (typeof touchInterval !== 'number' || !Number.isFinite(touchInterval) || touchInterval < 0) {
     throw invalid(`touchInterval must be a number of seconds, 0 or more, got ${describe(touchInterval)}`);
   }
@@ -364,7 +428,7 @@ export function resolveOptions<Request = unknown>(options: SessionOptions<Reques
     throw invalid(`touchInterval (${touchInterval}s) must be shorter than the session lifetime (${storeLifetime}s), or sessions that are only read would expire`);
   }
 
-  const absoluteLifetime = options.absoluteLifetime === undefined ? DEFAULT_OPTIONS.absoluteLifetime : options.absoluteLifetime;
+  const absoluteLifetime = options.absoluteLifetime === undefined ? defaults.absoluteLifetime : options.absoluteLifetime;
   if (absoluteLifetime !== null && !isPositiveSeconds(absoluteLifetime)) {
     throw invalid(`absoluteLifetime must be a number of seconds above 0, or null for no absolute timeout; got ${describe(absoluteLifetime)}`);
   }
@@ -434,7 +498,31 @@ export function resolveOptions<Request = unknown>(options: SessionOptions<Reques
     maxSessionsPerUser,
     recordClient,
     clientIp: clientIp as ResolvedOptions['clientIp'],
+    compat,
   };
+}
+
+/** Why each option is refused with `compat: 'bottle-session'`: what it would write that the Python app would see or break on. */
+function refuseForBottle(options: SessionOptions<never>): void {
+  const mode = "with compat: 'bottle-session'";
+  if (options.secrets !== undefined) {
+    throw invalid(`secrets cannot be used ${mode}: the Bottle app reads the cookie as a bare UUID and would not recognise a signed one; leave secrets out`);
+  }
+  if (options.absoluteLifetime !== undefined && options.absoluteLifetime !== null) {
+    throw invalid(`absoluteLifetime cannot be used ${mode}: it needs a creation time stored in the session, a field the Python app would see as session data; leave it out (the session lasts while it is used, as in bottle-session)`);
+  }
+  if (options.maxSessionsPerUser !== undefined && options.maxSessionsPerUser !== null) {
+    throw invalid(`maxSessionsPerUser cannot be used ${mode}: bottle-session has no users, and the per-user index would write fields and keys the Python app does not know; leave it out`);
+  }
+  if (options.recordClient !== undefined && options.recordClient !== false) {
+    throw invalid(`recordClient cannot be used ${mode}: the client's details would be stored as fields the Python app would see as session data; leave it out`);
+  }
+  if (options.touchInterval !== undefined && options.touchInterval !== 0) {
+    throw invalid(`touchInterval cannot be set ${mode}: the session's expiry is extended on every request that uses it, as bottle-session does (no last-seen time is stored to skip refreshes); leave it out`);
+  }
+  if (options.store instanceof RedisStore) {
+    throw invalid(`store: a RedisStore cannot be used ${mode}: it writes bookkeeping fields and hashed ids the Python app would see or miss; pass redis (a client, URL or { host, port, db, password }) instead, and latchkey creates a store for bottle-session's layout`);
+  }
 }
 
 function resolveSecrets(value: SessionOptions['secrets']): readonly string[] {

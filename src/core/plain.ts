@@ -73,6 +73,21 @@ export interface PlainChanges {
 const NOTHING: ReadonlyMap<string, string> = new Map();
 
 /**
+ * Refuses the `compat` option in the express-session, @fastify/session and koa-session modes:
+ * their session objects keep any JSON value, which another library's format (bottle-session's
+ * plain strings) cannot hold.
+ * @throws {@link SessionError} `INVALID_OPTIONS` when `options.compat` is set
+ */
+export function refuseCompat(options: { readonly compat?: unknown }, mode: string): void {
+  if (options.compat !== undefined) {
+    throw new SessionError(
+      'INVALID_OPTIONS',
+      `${mode}: compat: ${JSON.stringify(options.compat)} is not supported here, as this mode's session object holds any JSON value; use latchkey's own adapter (latchkey/express, latchkey/fastify, latchkey/koa) with compat`,
+    );
+  }
+}
+
+/**
  * Defines `entries` on `target` as plain data properties: never through a setter, so a key such
  * as `__proto__`, or one named like an accessor of `target`'s prototype, stays data. Keys in
  * `skip` (the API's own members) are left out.

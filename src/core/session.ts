@@ -1,6 +1,7 @@
 import { isSessionError, SessionError } from './errors.js';
-import { createSessionId, sessionHandle, storageId } from './id.js';
-import { MAX_COOKIE_AGE, readSessionCookie, type CookieWriter } from './cookie.js';
+import { sessionHandle } from './id.js';
+import { MAX_COOKIE_AGE, type CookieWriter } from './cookie.js';
+import type { SessionFormat } from './format.js';
 import type { InvalidCookieReason, ResolvedOptions } from './options.js';
 import { CSRF_KEY } from './csrf.js';
 import { toUserId, trimUserSessions } from './admin.js';
@@ -72,6 +73,8 @@ export type NumericSessionKey<Data> = {
  *
  * Values go through JSON: anything `JSON.stringify` accepts comes back with its JSON type. A
  * value you got from `get` is a copy: change it, then `set` it again.
+ * With `compat: 'bottle-session'` values are text instead: strings, and finite numbers stored as
+ * their decimal text, which come back as strings (see the `compat` option).
  *
  * @typeParam Data - the keys and value types the session holds
  */
@@ -198,6 +201,10 @@ export interface SessionRuntime {
   readonly storeLimits: StoreLimits;
   /** The store itself, not observed: for its user index. */
   readonly backing: Store;
+  /** The cookie, id and value format: latchkey's own, or another library's (the `compat` option). */
+  readonly format: SessionFormat;
+  /** The cookie a request that used an existing session sends again, with a format that slides it (see {@link SessionFormat.resendOnUse}). */
+  readonly resent: CookieAction;
 }
 
 /** The extra metadata of a session that holds none. */
@@ -225,15 +232,6 @@ function userData(fields: Map<string, string>): Map<string, string> {
     else if (field.startsWith('::')) data.set(field.slice(1), value);
   }
   return data;
-}
-
-function decode(json: string): unknown {
-  try {
-    return JSON.parse(json) as unknown;
-  } catch {
-    // Written by something other than latchkey: hand it back as the string it is.
-    return json;
-  }
 }
 
 /** A few words on what a value is, for error messages (never the value itself). */
@@ -295,29 +293,13 @@ function passedLimit(fields: readonly StoreField[], limits: StoreLimits): 'maxKe
   return bytes > limits.maxBytes ? 'maxSessionBytes' : undefined;
 }
 
-function encode(key: string, value: unknown): string {
-  let json: string | undefined;
-  try {
-    json = JSON.stringify(value);
-  } catch (error) {
-    throw new SessionError('INVALID_ARGUMENT', `the value for '${key}' cannot be stored: ${(error as Error).message}`, { cause: error });
-  }
-  if (json === undefined) {
-    throw new SessionError(
-      'INVALID_ARGUMENT',
-      `the value for '${key}' is ${typeof value}, which JSON cannot hold; to remove a key, use delete('${key}')`,
-    );
-  }
-  return json;
-}
-
 /** The error of a request whose session another request ended after this one saw it; `outcome` says what did not happen. */
 function sessionGone(outcome: string): SessionError {
   return new SessionError('SESSION_GONE', `the session was ended by another request (logout, regenerate or timeout) while this one was using it; ${outcome}`);
 }
 
 /** The Set-Cookie this request owes the browser: none, the session's id, or a cleared cookie. */
-type CookieAction = { readonly kind: 'none' } | { readonly kind: 'set'; readonly maxAge: number | undefined } | { readonly kind: 'clear' };
+export type CookieAction = { readonly kind: 'none' } | { readonly kind: 'set'; readonly maxAge: number | undefined } | { readonly kind: 'clear' };
 
 const NO_COOKIE: CookieAction = { kind: 'none' };
 const CLEAR_COOKIE: CookieAction = { kind: 'clear' };
@@ -388,7 +370,7 @@ export class RequestSession implements Session<UntypedSessionData> {
 
   get id(): string | undefined {
     if (this.#id === undefined) return undefined;
-    this.#handle ??= sessionHandle(storageId(this.#id));
+    this.#handle ??= sessionHandle(this.#rt.format.storageId(this.#id));
     return this.#handle;
   }
 
@@ -465,7 +447,7 @@ export class RequestSession implements Session<UntypedSessionData> {
       } catch (error) {
         throw this.#unreadable(error);
       }
-      const cookie = readSessionCookie(header, this.#rt.options.cookieName, this.#rt.options.secrets);
+      const cookie = this.#rt.format.readCookie(header);
       this.#cookiePresent = cookie.present;
       this.#candidate = cookie.id;
       if (cookie.invalid === 'duplicate') {
@@ -512,6 +494,18 @@ export class RequestSession implements Session<UntypedSessionData> {
     }
     this.#seen = true;
     this.#candidate = undefined;
+    if (this.#rt.format.resendOnUse) this.#resend();
+  }
+
+  /**
+   * Sends the cookie of the session just used again, in a format whose cookie slides (its store
+   * expiry was just extended to the full lifetime, and the cookie's Max-Age goes with it). Not
+   * once the headers are out: the session was used all the same.
+   */
+  #resend(): void {
+    if (this.#cookie.kind !== 'none' || this.#headersSent()) return;
+    this.#settleSecure();
+    this.#cookie = this.#rt.resent;
   }
 
   /** The expiry a store operation starting at `now` gives the session. */
@@ -590,7 +584,7 @@ export class RequestSession implements Session<UntypedSessionData> {
         this.#data = new Map();
         return;
       }
-      const sid = storageId(id);
+      const sid = this.#rt.format.storageId(id);
       const now = Date.now();
       const fields = await this.#rt.store.load(sid);
       if (fields === null) {
@@ -643,7 +637,7 @@ export class RequestSession implements Session<UntypedSessionData> {
     checkKey(key, 'get');
     await this.load();
     const json = this.#data?.get(key);
-    return json === undefined ? fallback : decode(json);
+    return json === undefined ? fallback : this.#rt.format.decode(json);
   }
 
   async has(key: string): Promise<boolean> {
@@ -660,10 +654,11 @@ export class RequestSession implements Session<UntypedSessionData> {
   }
 
   async values(): Promise<unknown[]> {
-    return [...(await this.#loaded()).values()].map(decode);
+    return [...(await this.#loaded()).values()].map(this.#rt.format.decode);
   }
 
   async entries(): Promise<Array<[string, unknown]>> {
+    const { decode } = this.#rt.format;
     return [...(await this.#loaded())].map(([key, json]) => [key, decode(json)]);
   }
 
@@ -677,8 +672,9 @@ export class RequestSession implements Session<UntypedSessionData> {
     let pairs: Array<[string, string]>;
     if (typeof keyOrValues === 'string') {
       if (args.length < 2) throw new SessionError('INVALID_ARGUMENT', `set(key, value) needs a value; to remove a key, use delete()`);
-      pairs = [[keyOrValues, encode(keyOrValues, value)]];
+      pairs = [[keyOrValues, this.#rt.format.encode(keyOrValues, value)]];
     } else if (isPlainObject(keyOrValues) && args.length === 1) {
+      const { encode } = this.#rt.format;
       pairs = Object.entries(keyOrValues).map(([key, item]) => [key, encode(key, item)]);
     } else if (keyOrValues instanceof Map) {
       throw new SessionError('INVALID_ARGUMENT', 'set() takes a plain object of keys and values, not a Map: pass Object.fromEntries(map)');
@@ -710,7 +706,7 @@ export class RequestSession implements Session<UntypedSessionData> {
   async #change<T>(operation: (sid: string, lastSeen: StoreField, expiry: StoreExpiry) => Promise<T | null>): Promise<T | null> {
     const id = this.#target();
     if (id === undefined) return null;
-    const sid = storageId(id);
+    const sid = this.#rt.format.storageId(id);
     const now = Date.now();
     let result: T | null;
     try {
@@ -783,6 +779,8 @@ export class RequestSession implements Session<UntypedSessionData> {
   #cookieFor(createdAt: number, now: number): CookieAction {
     const { cookieLifetime, maxAgeMs } = this.#rt.options;
     if (cookieLifetime === null) return { kind: 'set', maxAge: undefined };
+    // A sliding cookie lasts as long as the store keeps the idle session.
+    if (this.#rt.format.resendOnUse) return this.#rt.resent;
     const leftMs = maxAgeMs === null ? Infinity : createdAt + maxAgeMs - now;
     return { kind: 'set', maxAge: Math.max(1, Math.min(MAX_COOKIE_AGE, Math.ceil(leftMs / 1000))) };
   }
@@ -806,9 +804,9 @@ export class RequestSession implements Session<UntypedSessionData> {
     const ttlMs = Math.min(storeLifetimeMs, maxAgeMs ?? Infinity);
     // A collision of 256-bit random ids will not happen; the conditional create makes sure of it.
     for (let attempt = 0; attempt < 3; attempt++) {
-      const id = (attempt === 0 ? this.#nextId : undefined) ?? createSessionId();
+      const id = (attempt === 0 ? this.#nextId : undefined) ?? this.#rt.format.newId();
       this.#nextId = undefined;
-      const sid = storageId(id);
+      const sid = this.#rt.format.storageId(id);
       if (await this.#rt.store.create(sid, fields, ttlMs, maxAgeMs)) {
         this.#issued(id, data, this.#cookieFor(nowMs, nowMs));
         this.#createdAt = nowMs;
@@ -825,7 +823,7 @@ export class RequestSession implements Session<UntypedSessionData> {
       const id = this.#target();
       if (this.#cookiePresent) this.#settleSecure();
       if (id !== undefined) {
-        await this.#rt.store.destroy(storageId(id));
+        await this.#rt.store.destroy(this.#rt.format.storageId(id));
         publishLifecycle('destroyed');
       }
       // Ended by this request: using the session afterwards starts a new one.
@@ -845,12 +843,12 @@ export class RequestSession implements Session<UntypedSessionData> {
       this.#settleSecure();
       const seen = this.#seen;
       const now = Date.now();
-      const newId = createSessionId();
+      const newId = this.#rt.format.newId();
       // Whoever planted the old session knows its CSRF token too: the new id gets a new one.
       const change = { set: [[LAST_SEEN, String(now)]] as const, remove: [toField(CSRF_KEY)] };
       let fields: Map<string, string> | null;
       try {
-        fields = await this.#rt.store.move(storageId(id), storageId(newId), change, this.#expiry(now));
+        fields = await this.#rt.store.move(this.#rt.format.storageId(id), this.#rt.format.storageId(newId), change, this.#expiry(now));
       } catch (error) {
         if (!isSessionError(error, 'SESSION_GONE')) throw error;
         fields = null;
@@ -875,6 +873,12 @@ export class RequestSession implements Session<UntypedSessionData> {
   }
 
   async login(userId: string | number): Promise<void> {
+    if (!this.#rt.format.users) {
+      throw new SessionError(
+        'INVALID_OPTIONS',
+        `login() cannot be used with compat: '${this.#rt.options.compat ?? ''}': bottle-session has no users, and binding one would write fields the Python app would see. Store your own key instead (await session.regenerate(); await session.set('user', id)) and read it on both sides`,
+      );
+    }
     const user = toUserId(userId, 'login');
     await this.#serial(async () => {
       this.#checkHeaders('log in');
@@ -884,12 +888,12 @@ export class RequestSession implements Session<UntypedSessionData> {
       let sid: string | undefined;
       if (id !== undefined) {
         const now = Date.now();
-        const newId = createSessionId();
+        const newId = this.#rt.format.newId();
         // The session's data goes along; its CSRF token does not (see regenerate()).
         const set: StoreField[] = [[LAST_SEEN, String(now)], [USER_FIELD, user], ...this.#clientFields()];
         let fields: Map<string, string> | null;
         try {
-          fields = await this.#rt.store.move(storageId(id), storageId(newId), { set, remove: [toField(CSRF_KEY)] }, this.#expiry(now));
+          fields = await this.#rt.store.move(this.#rt.format.storageId(id), this.#rt.format.storageId(newId), { set, remove: [toField(CSRF_KEY)] }, this.#expiry(now));
         } catch (error) {
           if (!isSessionError(error, 'SESSION_GONE')) throw error;
           fields = null;
@@ -899,7 +903,7 @@ export class RequestSession implements Session<UntypedSessionData> {
           this.#issued(newId, userData(fields), this.#cookieFor(this.#createdAt, now));
           this.#known(fields);
           this.#existed = true;
-          sid = storageId(newId);
+          sid = this.#rt.format.storageId(newId);
         } else {
           this.#lost();
           if (seen) throw sessionGone('the login was not applied');
@@ -950,8 +954,8 @@ export class RequestSession implements Session<UntypedSessionData> {
   plannedHandle(): string {
     const known = this.id;
     if (known !== undefined) return known;
-    this.#nextId ??= createSessionId();
-    return sessionHandle(storageId(this.#nextId));
+    this.#nextId ??= this.#rt.format.newId();
+    return sessionHandle(this.#rt.format.storageId(this.#nextId));
   }
 
   /**

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { SessionError } from '../core/errors.js';
 import {
   CREATED_AT_FIELD,
@@ -20,20 +19,11 @@ import {
   type StoreLimits,
 } from './store.js';
 import {
-  createOwnedClient,
-  checkRedisOption,
-  isRedisClient,
-  pickRedisLibrary,
-  primariesOf,
   replyErrorCode,
-  toRedisUrl,
-  toSendCommand,
-  withTimeout,
-  type OwnedClient,
   type RedisClientLike,
   type RedisConnectionOptions,
-  type SendCommand,
 } from './redis-client.js';
+import { RedisRunner, Script, toFieldMap } from './redis-runner.js';
 
 /** Options of {@link RedisStore}. */
 export interface RedisStoreOptions {
@@ -77,13 +67,6 @@ const MOVE_STEPS = 4;
  */
 export const BYTES_FIELD = ':b';
 
-class Script {
-  readonly sha: string;
-  constructor(readonly source: string) {
-    this.sha = createHash('sha1').update(source).digest('hex');
-  }
-}
-
 // Each script touches exactly one key, so it runs unchanged on Redis Cluster. Scripts that change a
 // session take ARGV[1..3] = idle TTL (ms), absolute lifetime (ms, 0 for none), now (ms); those that
 // check limits ARGV[4..5] = most fields, most bytes.
@@ -93,7 +76,7 @@ class Script {
  * number, so field-value pairs stay together): Lua's `unpack` fails at a few thousand values, and
  * limits can be raised that far. A loop rather than a function, which each call would allocate.
  */
-function chunked(command: string, from: string, to: string): string {
+export function chunked(command: string, from: string, to: string): string {
   return `for i = ${from}, ${to}, 1000 do redis.call('${command}', KEYS[1], unpack(ARGV, i, math.min(i + 999, ${to}))) end`;
 }
 
@@ -204,7 +187,7 @@ const LIMIT_REPLY = "redis.error_reply('LIMIT the session would pass its limits'
  * Creates the hash from the pairs in ARGV[2..] unless the key exists; ARGV[1] is the TTL. The
  * pairs include the byte tally (see {@link withTally}).
  */
-const CREATE = new Script(`
+export const CREATE = new Script(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 ${chunked('HSET', '2', '#ARGV')}
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
@@ -394,7 +377,7 @@ function limitArgs(limits: StoreLimits): string[] {
 }
 
 /** Turns a script's own error replies (LIMIT, GONE, overflow, not an integer) into the errors the Store interface names. */
-function scriptError(error: unknown, field?: string): unknown {
+export function scriptError(error: unknown, field?: string): unknown {
   const cause = error instanceof SessionError ? error.cause : undefined;
   const code = replyErrorCode(cause);
   if (code === 'LIMIT') return limitExceeded(cause);
@@ -447,29 +430,6 @@ function flatten(fields: readonly StoreField[]): string[] {
   return out;
 }
 
-/** Whether every field name and value of `map` is a string. */
-function isStringMap(map: Map<unknown, unknown>): map is Map<string, string> {
-  for (const [field, value] of map) if (typeof field !== 'string' || typeof value !== 'string') return false;
-  return true;
-}
-
-/**
- * Reads a hash reply in any shape the clients give: a flat array (RESP2), a Map or an object
- * (RESP3). A Map of strings (node-redis', made for this reply alone) is taken as it is.
- */
-function toFieldMap(reply: unknown): Map<string, string> | null {
-  if (reply instanceof Map && isStringMap(reply)) return reply.size === 0 ? null : reply;
-  const fields = new Map<string, string>();
-  if (Array.isArray(reply)) {
-    for (let i = 0; i + 1 < reply.length; i += 2) fields.set(String(reply[i]), String(reply[i + 1]));
-  } else if (reply instanceof Map) {
-    for (const [field, value] of reply) fields.set(String(field), String(value));
-  } else if (reply !== null && typeof reply === 'object') {
-    for (const [field, value] of Object.entries(reply)) fields.set(field, String(value));
-  }
-  return fields.size === 0 ? null : fields;
-}
-
 /**
  * Sessions in Redis: one hash per session (`prefix` + storage id), one field per attribute, the
  * key's TTL as the idle timeout. Every operation is a single command or a single-key Lua script,
@@ -477,13 +437,8 @@ function toFieldMap(reply: unknown): Map<string, string> | null {
  * node-redis and ioredis clients.
  */
 export class RedisStore implements UserIndexStore {
-  readonly #send: SendCommand;
-  /** The senders of each primary, for SCAN. */
-  readonly #primaries: () => Promise<SendCommand[]>;
-  readonly #owned: OwnedClient | undefined;
+  readonly #redis: RedisRunner;
   readonly #prefix: string;
-  readonly #timeout: number;
-  #firstConnection: Promise<void> | undefined;
 
   /**
    * @throws {@link SessionError} `INVALID_OPTIONS` when an option is not usable
@@ -498,56 +453,15 @@ export class RedisStore implements UserIndexStore {
       throw new SessionError('INVALID_OPTIONS', `commandTimeout must be a number of milliseconds above 0, got ${String(timeout)}`);
     }
     this.#prefix = prefix;
-    this.#timeout = timeout;
-    checkRedisOption(redis);
-    if (isRedisClient(redis)) {
-      this.#send = toSendCommand(redis);
-      this.#primaries = primariesOf(redis, this.#send);
-    } else {
-      const url = toRedisUrl(redis);
-      this.#owned = createOwnedClient(url, pickRedisLibrary(), timeout);
-      this.#send = this.#owned.send;
-      const send = this.#send;
-      this.#primaries = () => Promise.resolve([send]);
-      // Commands wait for the first connection, but never longer than one timeout: if Redis is
-      // down at start-up, later commands fail at once instead of each waiting in turn.
-      const settled = (): void => {
-        this.#firstConnection = undefined;
-      };
-      this.#firstConnection = withTimeout(this.#owned.ready, timeout, 'connect').then(settled, settled);
-    }
-  }
-
-  /**
-   * Runs `operation` once the first connection (if any) is settled, within the command timeout;
-   * whatever it fails with becomes a {@link SessionError}.
-   */
-  #run(what: string, operation: (signal?: AbortSignal) => Promise<unknown>): Promise<unknown> {
-    // Only for clients that may still run a command after the timeout; it costs the others.
-    const controller = this.#send.abortable ? new AbortController() : undefined;
-    let pending: Promise<unknown>;
-    try {
-      const first = this.#firstConnection;
-      pending = first ? first.then(() => operation(controller?.signal)) : operation(controller?.signal);
-    } catch (error) {
-      pending = Promise.reject(error);
-    }
-    const abort = controller && (() => controller.abort());
-    return withTimeout(pending, this.#timeout, what, abort);
+    this.#redis = new RedisRunner(redis, timeout);
   }
 
   #command(what: string, key: string, args: readonly string[]): Promise<unknown> {
-    return this.#run(what, (signal) => this.#send(key, args, signal));
+    return this.#redis.command(what, key, args);
   }
 
-  /** Runs a cached script, loading it into Redis the first time (or after a restart or failover). */
   #script(what: string, script: Script, key: string, args: readonly string[]): Promise<unknown> {
-    return this.#run(what, (signal) =>
-      this.#send(key, ['EVALSHA', script.sha, '1', key, ...args], signal).catch((error: unknown) => {
-        if (replyErrorCode(error) !== 'NOSCRIPT') throw error;
-        return this.#send(key, ['EVAL', script.source, '1', key, ...args], signal);
-      }),
-    );
+    return this.#redis.script(what, script, key, args);
   }
 
   #key(id: string): string {
@@ -641,7 +555,7 @@ export class RedisStore implements UserIndexStore {
     const fromKey = this.#key(from);
     // Three round trips, possibly on two shards. The mark keeps other requests from writing to the
     // old session meanwhile; its deadline frees the session should this process fail to clean up.
-    const token = `m${expiry.now + MOVE_STEPS * this.#timeout}:${to}`;
+    const token = `m${expiry.now + MOVE_STEPS * this.#redis.timeout}:${to}`;
     let reply: unknown;
     try {
       reply = await this.#script('move', MARK, fromKey, [...expiryArgs(expiry), token]);
@@ -780,10 +694,10 @@ export class RedisStore implements UserIndexStore {
   /** {@inheritDoc UserIndexStore.scanSessions} */
   async *scanSessions(): AsyncIterable<readonly IndexedSession[]> {
     const pattern = `${escapeGlob(this.#prefix)}*`;
-    for (const node of await this.#primaries()) {
+    for (const node of await this.#redis.primaries()) {
       let cursor = '0';
       do {
-        const reply = (await this.#run('scan', (signal) => node('', ['SCAN', cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT], signal))) as [
+        const reply = (await this.#redis.run('scan', (signal) => node('', ['SCAN', cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT], signal))) as [
           unknown,
           unknown[],
         ];
@@ -803,6 +717,6 @@ export class RedisStore implements UserIndexStore {
 
   /** Closes the client if this store created it; a client that was passed in is left open. */
   async close(): Promise<void> {
-    await this.#owned?.close();
+    await this.#redis.close();
   }
 }
