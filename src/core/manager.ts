@@ -6,6 +6,8 @@ import type { Store, StoreLimits } from '../stores/store.js';
 import { writeSessionHeaders } from './headers.js';
 import { observeStore } from './diagnostics.js';
 import { SessionAdmin } from './admin.js';
+import { Adopter } from './adopt.js';
+import type { ForeignRecordsStore } from '../stores/foreign.js';
 
 /**
  * The framework-independent heart of every adapter: options, store, and a {@link Session} per
@@ -28,6 +30,8 @@ export class SessionManager<Data extends object = DefaultSessionData> {
   #admin: SessionAdmin | undefined;
   /** What sessions work with: the same, but the store observable through `node:diagnostics_channel`. */
   readonly #runtime: SessionRuntime;
+  /** Stores created for `adopt` sources with a `redis` of their own, closed with the manager. */
+  readonly #adoptStores: RedisStore[] = [];
 
   /**
    * @param options - the session options; `secure` and `onInvalidCookie` may take the adapter's
@@ -42,7 +46,26 @@ export class SessionManager<Data extends object = DefaultSessionData> {
     const { maxKeys, maxSessionBytes } = this.options.limits;
     // latchkey's own fields count too: created-at and last-seen.
     this.storeLimits = { maxFields: maxKeys + 2, maxBytes: maxSessionBytes };
-    this.#runtime = { options: this.options, store: observeStore(this.store), cookies: this.cookies, storeLimits: this.storeLimits, backing: this.store };
+    this.#runtime = {
+      options: this.options,
+      store: observeStore(this.store),
+      cookies: this.cookies,
+      storeLimits: this.storeLimits,
+      backing: this.store,
+      adopter: this.options.adopt.length > 0 ? this.#adopter() : undefined,
+    };
+  }
+
+  /** The {@link Adopter} of `adopt`, reading each source's records from its own Redis or from the store's. */
+  #adopter(): Adopter {
+    const records = this.options.adopt.map((source) => {
+      // resolveOptions made sure that a source without its own Redis has a store that reaches one.
+      if (source.redis === undefined) return (this.store as ForeignRecordsStore).foreignRecords();
+      const store = new RedisStore({ redis: source.redis });
+      this.#adoptStores.push(store);
+      return store.foreignRecords();
+    });
+    return new Adopter(this.options, records);
   }
 
   /**
@@ -69,5 +92,6 @@ export class SessionManager<Data extends object = DefaultSessionData> {
   /** Closes the store if the manager created it from the `redis` option; a store or client you passed stays open. */
   async close(): Promise<void> {
     if (this.#ownsStore) await this.store.close();
+    for (const store of this.#adoptStores) await store.close();
   }
 }

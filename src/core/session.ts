@@ -4,6 +4,7 @@ import { MAX_COOKIE_AGE, readSessionCookie, type CookieWriter } from './cookie.j
 import type { InvalidCookieReason, ResolvedOptions } from './options.js';
 import { CSRF_KEY } from './csrf.js';
 import { toUserId, trimUserSessions } from './admin.js';
+import type { Adopter, OldCookie } from './adopt.js';
 import type { ResponseHeaders } from './headers.js';
 import { publishCookieRefused, publishLifecycle, publishLimitExceeded, type LimitName } from './diagnostics.js';
 import {
@@ -198,6 +199,8 @@ export interface SessionRuntime {
   readonly storeLimits: StoreLimits;
   /** The store itself, not observed: for its user index. */
   readonly backing: Store;
+  /** With `adopt`: takes over the old library's sessions (see core/adopt.ts). */
+  readonly adopter: Adopter | undefined;
 }
 
 /** The extra metadata of a session that holds none. */
@@ -379,6 +382,10 @@ export class RequestSession implements Session<UntypedSessionData> {
   #nextId: string | undefined;
   /** When the session was created, as last read or written (for a cookie sent again by resendCookie). */
   #createdAt: number | undefined;
+  /** With `adopt`: the old library's verified cookie, until its session is adopted. */
+  #old: OldCookie | undefined;
+  /** With `adopt`: the old cookie this request adopted (or found dead), cleared by the response. */
+  #oldDone: OldCookie | undefined;
 
   constructor(runtime: SessionRuntime, context: RequestContext) {
     this.#rt = runtime;
@@ -402,6 +409,7 @@ export class RequestSession implements Session<UntypedSessionData> {
     const { cookies } = this.#rt;
     const action = this.#cookie;
     const lines = this.#duplicate ? cookies.clearedCopies(this.#secure, this.#ctx.target?.(), action.kind === 'set') : [];
+    if (this.#oldDone !== undefined) lines.push(...(this.#rt.adopter as Adopter).cleared(this.#oldDone, this.#secure));
     if (action.kind === 'set') lines.push(cookies.session(this.#id as string, this.#secure, action.maxAge));
     else if (action.kind === 'clear' && !this.#duplicate) lines.push(cookies.cleared(this.#secure));
     return lines;
@@ -474,17 +482,45 @@ export class RequestSession implements Session<UntypedSessionData> {
         this.#settleSecure();
         this.#duplicate = true;
       }
-      if (cookie.invalid !== undefined) this.#report(cookie.invalid);
+      // With `adopt`, a cookie of the old library (under latchkey's name too, with the drop-in
+      // adapters) is no invalid latchkey cookie when it verifies.
+      if (cookie.id === undefined && !this.#duplicate && this.#rt.adopter !== undefined) this.#old = this.#rt.adopter.verify(header);
+      if (cookie.invalid !== undefined && this.#old === undefined) this.#report(cookie.invalid);
     }
     return this.#id ?? this.#candidate;
   }
 
   #serial<T>(operation: () => Promise<T>): Promise<T> {
     this.#activate();
+    // With `adopt`, the old library's session is taken over before the first operation (or the
+    // next one, if that failed), so that even a write-only request keeps the old data.
+    const step = this.#rt.adopter !== undefined && (!this.#cookieRead || this.#old !== undefined) ? this.#adopting(operation) : operation;
     // The next operation runs once this one has settled, whatever its outcome.
-    const run = this.#queue ? this.#queue.then(operation, operation) : operation();
+    const run = this.#queue ? this.#queue.then(step, step) : step();
     this.#queue = run;
     return run;
+  }
+
+  #adopting<T>(operation: () => Promise<T>): () => Promise<T> {
+    return async () => {
+      this.#target();
+      const old = this.#old;
+      if (old !== undefined) {
+        this.#settleSecure();
+        const adopted = await (this.#rt.adopter as Adopter).adopt(old, this.#rt.store, this.#clientFields());
+        this.#old = undefined;
+        if (adopted !== null) this.#oldDone = old;
+        if (typeof adopted === 'object' && adopted !== null) {
+          const now = Date.now();
+          this.#confirmed(adopted.id);
+          this.#data = userData(adopted.fields);
+          this.#known(adopted.fields);
+          this.#createdAt = parseStoredTime(adopted.fields.get(CREATED_AT)) ?? now;
+          this.#cookie = this.#cookieFor(this.#createdAt, now);
+        }
+      }
+      return operation();
+    };
   }
 
   /** Tells the app's onInvalidCookie hook, once per request, why the cookie was not honoured. */

@@ -34,6 +34,7 @@ import {
   type RedisConnectionOptions,
   type SendCommand,
 } from './redis-client.js';
+import type { ForeignRecord, ForeignRecords, ForeignRecordsStore } from './foreign.js';
 
 /** Options of {@link RedisStore}. */
 export interface RedisStoreOptions {
@@ -204,6 +205,21 @@ const LIMIT_REPLY = "redis.error_reply('LIMIT the session would pass its limits'
  * Creates the hash from the pairs in ARGV[2..] unless the key exists; ARGV[1] is the TTL. The
  * pairs include the byte tally (see {@link withTally}).
  */
+/**
+ * Reads another library's record (see {@link ForeignRecords}): the string under KEYS[1] and its
+ * PTTL together, or false when the key holds no string.
+ */
+const FOREIGN_READ = new Script(`
+if redis.call('TYPE', KEYS[1]).ok ~= 'string' then return false end
+return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}`);
+
+/** What {@link FOREIGN_READ} answered, as a {@link ForeignRecord}. */
+function toForeignRecord(reply: unknown): ForeignRecord | null {
+  if (!Array.isArray(reply) || reply.length !== 2 || reply[0] === null || reply[0] === undefined) return null;
+  const ttl = Number(reply[1]);
+  return { value: String(reply[0]), ttlMs: ttl > 0 ? ttl : undefined };
+}
+
 const CREATE = new Script(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 ${chunked('HSET', '2', '#ARGV')}
@@ -476,7 +492,7 @@ function toFieldMap(reply: unknown): Map<string, string> | null {
  * so each is one round trip and works on standalone Redis, Sentinel and Cluster alike. Works with
  * node-redis and ioredis clients.
  */
-export class RedisStore implements UserIndexStore {
+export class RedisStore implements UserIndexStore, ForeignRecordsStore {
   readonly #send: SendCommand;
   /** The senders of each primary, for SCAN. */
   readonly #primaries: () => Promise<SendCommand[]>;
@@ -804,5 +820,18 @@ export class RedisStore implements UserIndexStore {
   /** Closes the client if this store created it; a client that was passed in is left open. */
   async close(): Promise<void> {
     await this.#owned?.close();
+  }
+
+  /**
+   * Other session libraries' records in this Redis, by full key (no prefix added), with this
+   * store's command timeout: for `adopt`.
+   */
+  foreignRecords(): ForeignRecords {
+    return {
+      read: async (key) => toForeignRecord(await this.#script('adopt', FOREIGN_READ, key, [])),
+      remove: async (key) => {
+        await this.#command('adopt', key, ['DEL', key]);
+      },
+    };
   }
 }
