@@ -11,6 +11,7 @@ import passport from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
 import { Redis } from 'ioredis';
 import dropIn from '../../src/adapters/express-session.js';
+import { session } from '../../src/adapters/express.js';
 import { isSessionError, MemoryStore, SessionError, type SessionOptions } from '../../src/index.js';
 import { resolveOptions } from '../../src/core/options.js';
 import { useRedisWithClient, ioredisReady } from '../redis/client.js';
@@ -157,6 +158,20 @@ describe('adopt from express-session (connect-redis, Passport)', () => {
     assert.deepEqual(((await again.json()) as { user: unknown }).user, { id: 'alice' });
     assert.deepEqual(setCookiesOf(again, 'connect.sid'), []);
     assert.deepEqual(await middleware.manager.admin.listUserSessions('alice').then((list) => list.length), 1);
+  });
+
+  it("the README's example: express-session's cookie and connect-redis records, on the same Redis", async () => {
+    const { browser, key } = await oldSession();
+    const client = server.client;
+    const oldSecret = OLD_SECRET;
+    const middleware = session({ redis: client, adopt: { from: 'express-session', secrets: [oldSecret] } });
+    const app = express();
+    app.use(middleware);
+    app.get('/user', async (req, res) => void res.json({ user: await req.session.userId() }));
+    const served = await listen(app);
+    running.push({ url: served.url, close: async () => (await served.close(), await middleware.close()) });
+    assert.deepEqual(await (await browser.at(served.url).fetch('/user')).json(), { user: 'alice' });
+    assert.equal(await redis.command('EXISTS', key), 0);
   });
 
   it('an old cookie signed with the second of the old secrets (rotation) is adopted', async () => {
