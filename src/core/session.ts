@@ -494,16 +494,29 @@ export class RequestSession implements Session<UntypedSessionData> {
     this.#activate();
     // With `adopt`, the old library's session is taken over before the first operation (or the
     // next one, if that failed), so that even a write-only request keeps the old data.
-    const step = this.#rt.adopter !== undefined && (!this.#cookieRead || this.#old !== undefined) ? this.#adopting(operation) : operation;
+    if (this.#rt.adopter !== undefined && !this.#cookieRead) this.#readCookie();
+    const step = this.#old === undefined ? operation : this.#adopting(operation);
     // The next operation runs once this one has settled, whatever its outcome.
     const run = this.#queue ? this.#queue.then(step, step) : step();
     this.#queue = run;
     return run;
   }
 
+  /**
+   * Reads the Cookie header now, with `adopt`, to know before the first operation whether there
+   * is an old cookie to adopt. If reading fails, it is left for that operation to fail with.
+   */
+  #readCookie(): void {
+    try {
+      this.#target();
+    } catch {
+      this.#cookieRead = false;
+    }
+  }
+
+  /** `operation`, preceded by the adoption of the old library's session (see core/adopt.ts). */
   #adopting<T>(operation: () => Promise<T>): () => Promise<T> {
     return async () => {
-      this.#target();
       const old = this.#old;
       if (old !== undefined) {
         this.#settleSecure();
