@@ -96,6 +96,28 @@ describe('adopt from koa-session (koa-redis)', () => {
     assert.equal((await middleware.manager.admin.listUserSessions('alice')).length, 1);
   });
 
+  it("a record koa-session would refuse (its _expire passed), or none at all, adopts nothing; the dead old cookies are cleared", async () => {
+    const { browser, key } = await oldSession();
+    const stored = JSON.parse((await redis.command('GET', key)) as string) as Record<string, unknown>;
+    await redis.command('SET', key, JSON.stringify({ ...stored, _expire: Date.now() - 1000 }), 'KEEPTTL');
+    const app = await startNative('koa', { redis: server.client, adopt: ADOPT });
+    running.push(app);
+    const signature = browser.cookie('koa.sess.sig') as string;
+    const jar = browser.at(app.url);
+    const response = await jar.fetch('/whoami');
+    assert.deepEqual(((await response.json()) as Whoami).data, {});
+    assert.deepEqual(setCookiesOf(response, 'session'), [], 'no latchkey session was made');
+    assert.ok(clears(setCookiesOf(response, 'koa.sess')[0] as string));
+    assert.ok(clears(setCookiesOf(response, 'koa.sess.sig')[0] as string));
+    assert.deepEqual(await sessionKeys(redis), []);
+    // Without the record at all, the same.
+    await redis.command('DEL', key);
+    const again = await new Browser(app.url).fetch('/whoami', { headers: { cookie: `koa.sess=${key}; koa.sess.sig=${signature}` } });
+    assert.deepEqual(((await again.json()) as Whoami).data, {});
+    assert.ok(clears(setCookiesOf(again, 'koa.sess')[0] as string), 'a verified cookie that names no session is cleared');
+    assert.deepEqual(await sessionKeys(redis), []);
+  });
+
   it('rotation: a cookie signed with the second key is adopted; a wrong or missing .sig adopts nothing, with no store command', async () => {
     const { browser, key } = await oldSession();
     const app = await startNative('koa', { redis: server.client, adopt: { from: 'koa-session', secrets: [NEW_KEY, OLD_KEY] } });
