@@ -198,7 +198,8 @@ describe('adopt from express-session (connect-redis, Passport)', () => {
 
   it('N = 20 concurrent first requests with the same old cookie end in one latchkey session, all with the same cookie', async () => {
     const { browser, key } = await oldSession();
-    const apps = [await start('express'), await start('fastify')];
+    // Two apps with a connection each, as two processes would have.
+    const apps = [await start('express'), await start('fastify', { redis: redis.url })];
     const responses = await Promise.all(Array.from({ length: 20 }, (_, i) => browser.at((apps[i % 2] as Running).url).fetch(i % 3 === 0 ? '/write' : '/whoami')));
     const cookies = new Set(responses.map((response) => setCookiesOf(response, 'session')[0]?.split(';')[0]));
     assert.deepEqual(responses.map((response) => response.status), Array(20).fill(200));
@@ -259,6 +260,27 @@ describe('adopt from express-session (connect-redis, Passport)', () => {
     }
     assert.ok(whoami);
     assertAdopted(whoami, 'alice', { passport: { user: 'alice' } });
+    assert.equal(await redis.command('EXISTS', key), 0);
+  });
+
+  it('a store that fails to create the adopted session leaves the old record as it was (503); the next request adopts it', async () => {
+    const { browser, key } = await oldSession();
+    const saved = await redis.command('GET', key);
+    let failing = true;
+    class FlakyStore extends MemoryStore {
+      override create(...args: Parameters<MemoryStore['create']>): Promise<boolean> {
+        if (failing) return Promise.reject(new SessionError('STORE_UNAVAILABLE', 'the store is down'));
+        return super.create(...args);
+      }
+    }
+    const app = await start('express', { redis: undefined, store: new FlakyStore(), adopt: { ...ADOPT, redis: server.client } });
+    const jar = browser.at(app.url);
+    const failed = await jar.fetch('/write');
+    assert.equal(failed.status, 503);
+    assert.equal(await redis.command('GET', key), saved, 'the old record is intact');
+    failing = false;
+    assert.equal((await jar.fetch('/write')).status, 200);
+    assertAdopted((await (await jar.fetch('/whoami')).json()) as Whoami, 'alice', { passport: { user: 'alice' }, written: 1 });
     assert.equal(await redis.command('EXISTS', key), 0);
   });
 
