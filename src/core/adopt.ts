@@ -1,13 +1,13 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { serialize } from 'cookie';
-import { toUserId } from './admin.js';
+import { toUserId, trimUserSessions } from './admin.js';
 import { cookieValue } from './cookie.js';
 import { publishAdopted } from './diagnostics.js';
 import { storageId } from './id.js';
 import type { AdoptFrom, ResolvedAdoptSource, ResolvedOptions } from './options.js';
 import { fastifyPassportUser, passportUser, type UserOf } from './plain.js';
 import type { ForeignRecords } from '../stores/foreign.js';
-import { CREATED_AT_FIELD, LAST_SEEN_FIELD, USER_FIELD, type Store, type StoreField } from '../stores/store.js';
+import { CREATED_AT_FIELD, LAST_SEEN_FIELD, USER_FIELD, type Store, type StoreField, type UserIndexStore } from '../stores/store.js';
 
 // `adopt`: the first request that comes back with the cookie of express-session, @fastify/session
 // or koa-session, and no latchkey cookie, turns the old library's session into a latchkey one.
@@ -160,14 +160,18 @@ export class Adopter {
   readonly #options: ResolvedOptions;
   readonly #sources: readonly ResolvedAdoptSource[];
   readonly #records: readonly ForeignRecords[];
+  /** The session store itself (not observed), for its user index. */
+  readonly #backing: Store;
   /** Per source, the Set-Cookie lines that clear its cookies, without and with Secure. */
   readonly #clearing: ReadonlyArray<readonly [readonly string[], readonly string[]]>;
 
   /**
    * @param records - where each source's records are, in the order of `options.adopt`
+   * @param backing - the session store, unobserved: `maxSessionsPerUser` applies to an adopted user
    */
-  constructor(options: ResolvedOptions, records: readonly ForeignRecords[]) {
+  constructor(options: ResolvedOptions, records: readonly ForeignRecords[], backing: Store) {
     this.#options = options;
+    this.#backing = backing;
     this.#sources = options.adopt;
     this.#records = records;
     this.#clearing = options.adopt.map((source) => {
@@ -252,6 +256,10 @@ export class Adopter {
     const ttlMs = Math.max(1, Math.min(record.ttlMs ?? Infinity, storeLifetimeMs, maxAgeMs ?? Infinity));
     if (await store.create(sid, fields, ttlMs, maxAgeMs)) {
       publishAdopted(source.from);
+      // As at a login (resolveOptions made sure the store has a user index). If this fails, the
+      // request fails; the old record stays until the next request finds the adopted session.
+      const max = this.#options.maxSessionsPerUser;
+      if (user !== undefined && max !== null) await trimUserSessions(this.#backing as UserIndexStore, user, sid, max);
       return new Map(fields);
     }
     return (await store.load(sid)) ?? 'unsettled';

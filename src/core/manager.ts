@@ -65,7 +65,7 @@ export class SessionManager<Data extends object = DefaultSessionData> {
       this.#adoptStores.push(store);
       return store.foreignRecords();
     });
-    return new Adopter(this.options, records);
+    return new Adopter(this.options, records, this.store);
   }
 
   /**

@@ -12,7 +12,7 @@ import { Strategy as LocalStrategy } from 'passport-local';
 import { Redis } from 'ioredis';
 import dropIn from '../../src/adapters/express-session.js';
 import { session } from '../../src/adapters/express.js';
-import { isSessionError, MemoryStore, SessionError, type SessionOptions } from '../../src/index.js';
+import { isSessionError, MemoryStore, SessionAdmin, SessionError, type SessionOptions } from '../../src/index.js';
 import { resolveOptions } from '../../src/core/options.js';
 import { useRedisWithClient, ioredisReady } from '../redis/client.js';
 import {
@@ -282,6 +282,18 @@ describe('adopt from express-session (connect-redis, Passport)', () => {
     assert.equal((await jar.fetch('/write')).status, 200);
     assertAdopted((await (await jar.fetch('/whoami')).json()) as Whoami, 'alice', { passport: { user: 'alice' }, written: 1 });
     assert.equal(await redis.command('EXISTS', key), 0);
+  });
+
+  it('maxSessionsPerUser applies to the adopted user as at a login', async () => {
+    const { browser } = await oldSession();
+    const app = await start('express', { maxSessionsPerUser: 1 });
+    const other = new Browser(app.url);
+    assert.equal((await other.fetch('/login/alice')).status, 200);
+    const admin = new SessionAdmin({ redis: server.client });
+    assert.equal((await admin.listUserSessions('alice')).length, 1);
+    assertAdopted((await (await browser.at(app.url).fetch('/whoami')).json()) as Whoami, 'alice', { passport: { user: 'alice' } });
+    assert.equal((await admin.listUserSessions('alice')).length, 1, 'the older session was revoked');
+    assert.equal(((await (await other.fetch('/whoami')).json()) as Whoami).user, undefined);
   });
 
   it('works with an ioredis client too', async () => {
