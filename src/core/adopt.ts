@@ -1,6 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { serialize } from 'cookie';
 import { toUserId, trimUserSessions } from './admin.js';
+import { SessionError } from './errors.js';
 import { cookieValue } from './cookie.js';
 import { publishAdopted } from './diagnostics.js';
 import { storageId } from './id.js';
@@ -21,10 +22,9 @@ export interface OldCookie {
 
 /**
  * What an adoption ended with: the latchkey session now holding the old session (its id and stored
- * fields); `'gone'` when the old cookie names no session any more (its cookie can go); `null` when
- * it cannot be told yet (the old record stays, and so does the cookie).
+ * fields), or `'gone'` when the old cookie names no session any more (its cookie can go).
  */
-export type Adoption = { readonly id: string; readonly fields: Map<string, string> } | 'gone' | null;
+export type Adoption = { readonly id: string; readonly fields: Map<string, string> } | 'gone';
 
 /** Longest old session id taken (express-session's are 32 characters, koa-session's 36). */
 const MAX_OLD_ID = 256;
@@ -209,7 +209,8 @@ export class Adopter {
    * adopted again after a logout). `extra` are fields the new session gets besides the data
    * (the client's details, with `recordClient`).
    *
-   * @throws {@link SessionError} `STORE_UNAVAILABLE` when Redis failed; the old record is then intact
+   * @throws {@link SessionError} `STORE_UNAVAILABLE` when Redis failed (or a concurrent adoption
+   *   did half-way); the old record is then intact
    */
   async adopt(old: OldCookie, store: Store, extra: readonly StoreField[]): Promise<Adoption> {
     const source = this.#sources[old.source] as ResolvedAdoptSource;
@@ -225,7 +226,12 @@ export class Adopter {
       await records.remove(key);
       return { id, fields: again };
     }
-    if (found === 'unsettled') return null;
+    if (found === 'unsettled') {
+      // The old record is there but the adopted session is not: a create that stored it and then
+      // failed to index it has ended its id for a while. Failing keeps the old cookie, so that a
+      // later request adopts it, rather than start an empty session the old data could never reach.
+      throw new SessionError('STORE_UNAVAILABLE', `the session adopted from ${source.from} could not be stored completely; try again`);
+    }
     await records.remove(key);
     return { id, fields: found };
   }

@@ -522,8 +522,8 @@ export class RequestSession implements Session<UntypedSessionData> {
         this.#settleSecure();
         const adopted = await (this.#rt.adopter as Adopter).adopt(old, this.#rt.store, this.#clientFields());
         this.#old = undefined;
-        if (adopted !== null) this.#oldDone = old;
-        if (typeof adopted === 'object' && adopted !== null) {
+        this.#oldDone = old;
+        if (adopted !== 'gone') {
           const now = Date.now();
           this.#confirmed(adopted.id);
           this.#data = userData(adopted.fields);

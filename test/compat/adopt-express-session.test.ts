@@ -284,6 +284,26 @@ describe('adopt from express-session (connect-redis, Passport)', () => {
     assert.equal(await redis.command('EXISTS', key), 0);
   });
 
+  it('a create that stored the session and then failed (its id ended for a while) fails the next requests too, rather than lose the old data', async () => {
+    const { browser, key } = await oldSession();
+    const saved = await redis.command('GET', key);
+    class HalfwayStore extends MemoryStore {
+      override async create(...args: Parameters<MemoryStore['create']>): Promise<boolean> {
+        // As RedisStore does when it cannot index the new session: it ends the id it just stored.
+        await super.create(...args);
+        await this.destroy(args[0]);
+        throw new SessionError('STORE_UNAVAILABLE', 'the index could not be written');
+      }
+    }
+    const app = await start('express', { redis: undefined, store: new HalfwayStore(), adopt: { ...ADOPT, redis: server.client } });
+    const jar = browser.at(app.url);
+    assert.equal((await jar.fetch('/write')).status, 503);
+    const again = await jar.fetch('/write');
+    assert.equal(again.status, 503, 'no empty session that the old data could never reach');
+    assert.deepEqual(again.headers.getSetCookie(), []);
+    assert.equal(await redis.command('GET', key), saved);
+  });
+
   it('maxSessionsPerUser applies to the adopted user as at a login', async () => {
     const { browser } = await oldSession();
     const app = await start('express', { maxSessionsPerUser: 1 });
