@@ -10,7 +10,12 @@ export {
   type SessionCompat,
   type SessionLimits,
   type InvalidCookieReason,
+  DEFAULT_ADOPT,
+  type AdoptOptions,
+  type AdoptFrom,
+  type ResolvedAdoptSource,
 } from './core/options.js';
+export { hasForeignRecords, type ForeignRecords, type ForeignRecord, type ForeignRecordsStore } from './stores/foreign.js';
 export { SessionManager } from './core/manager.js';
 export {
   SessionAdmin,

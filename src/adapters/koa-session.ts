@@ -191,7 +191,7 @@ const REFUSED: Record<string, string> = {
 /** Options passed on to latchkey as they are. */
 const PASSED = new Set<string>([
   'redis', 'store', 'secure', 'httpOnly', 'path', 'domain', 'prefix', 'touchInterval', 'absoluteLifetime', 'secrets',
-  'limits', 'onInvalidCookie', 'maxSessionsPerUser', 'recordClient', 'clientIp',
+  'limits', 'onInvalidCookie', 'maxSessionsPerUser', 'recordClient', 'clientIp', 'adopt',
 ]);
 /** koa-session options with a meaning here, or accepted without one. */
 const OWN = new Set<string>(['key', 'maxAge', 'maxage', 'signed', 'sameSite', 'autoCommit', 'overwrite', 'rolling', 'renew']);

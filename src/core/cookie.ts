@@ -100,6 +100,17 @@ export function readBottleCookie(header: string | undefined, name: string): Inbo
   return id === undefined ? MALFORMED : { present: true, id, invalid: undefined };
 }
 
+/**
+ * The raw value of the cookie `name` in `header` (not decoded), found as the session cookie is:
+ * `undefined` when it is absent, sent twice, or under a look-alike name. For `adopt`, which reads
+ * other libraries' cookies.
+ */
+export function cookieValue(header: string | undefined, name: string): string | undefined {
+  if (!header || name === '') return undefined;
+  const value = sessionValueOf(header, name);
+  return typeof value === 'string' ? value : undefined;
+}
+
 const TAB = 0x09;
 const SPACE = 0x20;
 const SEMICOLON = 0x3b;

@@ -1,7 +1,7 @@
 import { channel, tracingChannel } from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
 import { isSessionError, SessionError, type SessionErrorCode } from './errors.js';
-import type { InvalidCookieReason } from './options.js';
+import type { AdoptFrom, InvalidCookieReason } from './options.js';
 import type { Store, StoreChange, StoreExpiry, StoreField, StoreLimits } from '../stores/store.js';
 
 /**
@@ -48,6 +48,7 @@ export type LimitName = 'maxKeys' | 'maxKeyLength' | 'maxValueBytes' | 'maxSessi
  * - `regenerated`: `regenerate()` moved the session to a new id.
  * - `destroyed`: `destroy()` (or `logout()`) ended the session the request had an id for.
  * - `logged-in`: `login()` bound the session to a user, under a new id.
+ * - `adopted`: `adopt` turned a session of the library `from` into a latchkey session.
  * - `revoked`: sessions were ended by user (`revokeSession`, `revokeUserSessions`, or a login past
  *   `maxSessionsPerUser`); `count` says how many.
  * - `cookie-refused`: the request's session cookie was not honoured, with the same `reason` as
@@ -61,6 +62,7 @@ export type SessionEvent =
   | { readonly event: 'regenerated' }
   | { readonly event: 'destroyed' }
   | { readonly event: 'logged-in' }
+  | { readonly event: 'adopted'; readonly from: AdoptFrom }
   | { readonly event: 'revoked'; readonly count: number }
   | { readonly event: 'cookie-refused'; readonly reason: InvalidCookieReason }
   | { readonly event: 'limit-exceeded'; readonly limit: LimitName }
@@ -109,6 +111,11 @@ function tracing(): boolean {
 /** Publishes a `created`, `regenerated`, `destroyed` or `logged-in` event, if anyone listens. */
 export function publishLifecycle(event: 'created' | 'regenerated' | 'destroyed' | 'logged-in'): void {
   if (sessionChannel.hasSubscribers) sessionChannel.publish({ event } satisfies SessionEvent);
+}
+
+/** Publishes an `adopted` event: a session of the library `from` became a latchkey session (see `adopt`). */
+export function publishAdopted(from: AdoptFrom): void {
+  if (sessionChannel.hasSubscribers) sessionChannel.publish({ event: 'adopted', from } satisfies SessionEvent);
 }
 
 /** Publishes a `revoked` event for `count` sessions ended by user, if any were and anyone listens. */

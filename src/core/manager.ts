@@ -8,6 +8,8 @@ import type { Store, StoreLimits } from '../stores/store.js';
 import { writeSessionHeaders } from './headers.js';
 import { observeStore } from './diagnostics.js';
 import { SessionAdmin } from './admin.js';
+import { Adopter } from './adopt.js';
+import type { ForeignRecordsStore } from '../stores/foreign.js';
 
 /**
  * The framework-independent heart of every adapter: options, store, and a {@link Session} per
@@ -30,6 +32,8 @@ export class SessionManager<Data extends object = DefaultSessionData> {
   #admin: SessionAdmin | undefined;
   /** What sessions work with: the same, but the store observable through `node:diagnostics_channel`. */
   readonly #runtime: SessionRuntime;
+  /** Stores created for `adopt` sources with a `redis` of their own, closed with the manager. */
+  readonly #adoptStores: RedisStore[] = [];
 
   /**
    * @param options - the session options; `secure` and `onInvalidCookie` may take the adapter's
@@ -46,13 +50,34 @@ export class SessionManager<Data extends object = DefaultSessionData> {
     this.storeLimits = { maxFields: maxKeys + 2, maxBytes: maxSessionBytes };
     const format = createSessionFormat(this.options);
     const resent = { kind: 'set', maxAge: this.options.cookieLifetime ?? undefined } as const;
-    this.#runtime = { options: this.options, store: observeStore(this.store), cookies: this.cookies, storeLimits: this.storeLimits, backing: this.store, format, resent };
+    this.#runtime = {
+      options: this.options,
+      store: observeStore(this.store),
+      cookies: this.cookies,
+      storeLimits: this.storeLimits,
+      backing: this.store,
+      format,
+      resent,
+      adopter: this.options.adopt.length > 0 ? this.#adopter() : undefined,
+    };
   }
 
   /** The store for the `redis` option, in the layout the `compat` option asks for. */
   #createStore(): Store {
     const { redis, prefix, compat } = this.options;
     return compat === 'bottle-session' ? new BottleRedisStore({ redis, prefix }) : new RedisStore({ redis, prefix });
+  }
+
+  /** The {@link Adopter} of `adopt`, reading each source's records from its own Redis or from the store's. */
+  #adopter(): Adopter {
+    const records = this.options.adopt.map((source) => {
+      // resolveOptions made sure that a source without its own Redis has a store that reaches one.
+      if (source.redis === undefined) return (this.store as ForeignRecordsStore).foreignRecords();
+      const store = new RedisStore({ redis: source.redis });
+      this.#adoptStores.push(store);
+      return store.foreignRecords();
+    });
+    return new Adopter(this.options, records, this.store);
   }
 
   /**
@@ -79,5 +104,6 @@ export class SessionManager<Data extends object = DefaultSessionData> {
   /** Closes the store if the manager created it from the `redis` option; a store or client you passed stays open. */
   async close(): Promise<void> {
     if (this.#ownsStore) await this.store.close();
+    for (const store of this.#adoptStores) await store.close();
   }
 }

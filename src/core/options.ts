@@ -2,6 +2,8 @@ import { SessionError } from './errors.js';
 import { hasUserIndex, isStore, type Store } from '../stores/store.js';
 import { checkRedisOption, type RedisClientLike, type RedisConnectionOptions } from '../stores/redis-client.js';
 import { DEFAULT_REDIS_STORE_OPTIONS, RedisStore } from '../stores/redis.js';
+import { hasForeignRecords } from '../stores/foreign.js';
+import type { UserOf } from './plain.js';
 
 /**
  * The formats latchkey can speak, as the `compat` option names them: `'bottle-session'` reads and
@@ -210,6 +212,15 @@ export interface SessionOptions<Request = unknown> {
    * @default undefined (latchkey's own format)
    */
   compat?: SessionCompat;
+  /**
+   * Takes over the sessions of the library the app used before (express-session, @fastify/session
+   * or koa-session, on Redis) the first time a browser comes back with its cookie: the user stays
+   * signed in, the data moves into a latchkey session, the old record and cookie go. A list adopts
+   * from several. See {@link AdoptOptions}; remove it once the old library's longest session
+   * lifetime has passed since the switch.
+   * @default undefined (nothing adopted)
+   */
+  adopt?: AdoptOptions | readonly AdoptOptions[];
 }
 
 /** Seconds the store keeps a session whose cookie has no Max-Age (`cookieLifetime: null`). */
@@ -303,12 +314,14 @@ export interface ResolvedOptions {
   readonly clientIp: ((request: unknown) => string | undefined) | undefined;
   /** The format spoken: `undefined` for latchkey's own. */
   readonly compat: SessionCompat | undefined;
+  /** The libraries whose sessions are adopted, in order; empty without `adopt`. */
+  readonly adopt: readonly ResolvedAdoptSource[];
 }
 
 const KNOWN = new Set<string>([
   'redis', 'store', 'cookieName', 'cookieLifetime', 'keyword', 'secure', 'httpOnly', 'sameSite',
   'path', 'domain', 'prefix', 'touchInterval', 'absoluteLifetime', 'secrets', 'limits', 'onInvalidCookie',
-  'maxSessionsPerUser', 'recordClient', 'clientIp', 'compat',
+  'maxSessionsPerUser', 'recordClient', 'clientIp', 'compat', 'adopt',
 ]);
 
 const LIMIT_NAMES = Object.keys(DEFAULT_OPTIONS.limits) as Array<keyof SessionLimits>;
@@ -476,6 +489,8 @@ export function resolveOptions<Request = unknown>(options: SessionOptions<Reques
   const prefix = options.prefix ?? DEFAULT_OPTIONS.prefix;
   if (typeof prefix !== 'string') throw invalid(`prefix must be a string such as 'session:', got ${describe(prefix)}`);
 
+  const adopt = resolveAdopt(options.adopt, store);
+
   return {
     store,
     redis,
@@ -499,6 +514,7 @@ export function resolveOptions<Request = unknown>(options: SessionOptions<Reques
     recordClient,
     clientIp: clientIp as ResolvedOptions['clientIp'],
     compat,
+    adopt,
   };
 }
 
@@ -519,6 +535,9 @@ function refuseForBottle(options: SessionOptions<never>): void {
   }
   if (options.touchInterval !== undefined && options.touchInterval !== 0) {
     throw invalid(`touchInterval cannot be set ${mode}: the session's expiry is extended on every request that uses it, as bottle-session does (no last-seen time is stored to skip refreshes); leave it out`);
+  }
+  if (options.adopt !== undefined) {
+    throw invalid(`adopt cannot be used ${mode}: it takes sessions over into latchkey's own layout (hashed ids, JSON values, a user index), which the Python app cannot read; adopt in an app without compat, or leave adopt out`);
   }
   if (options.store instanceof RedisStore) {
     throw invalid(`store: a RedisStore cannot be used ${mode}: it writes bookkeeping fields and hashed ids the Python app would see or miss; pass redis (a client, URL or { host, port, db, password }) instead, and latchkey creates a store for bottle-session's layout`);
@@ -554,4 +573,143 @@ function resolveLimits(value: SessionLimits | undefined): Readonly<Required<Sess
     limits[name as keyof SessionLimits] = limit as number;
   }
   return Object.freeze(limits);
+}
+
+// --- adopt: taking over the sessions of express-session, @fastify/session and koa-session ---
+
+/** The libraries whose sessions `adopt` takes over. */
+export type AdoptFrom = 'express-session' | '@fastify/session' | 'koa-session';
+
+/**
+ * One library whose sessions {@link SessionOptions.adopt} takes over. A request that uses its
+ * session, carries this library's cookie with a valid signature and no latchkey cookie, gets the
+ * old session's data as a latchkey session (its Passport user signed in), and the old record and
+ * cookie are removed. Its defaults are the old library's, with its usual Redis store.
+ */
+export interface AdoptOptions {
+  /** The library the sessions come from. */
+  from: AdoptFrom;
+  /**
+   * The secrets the old library signed its cookie with, each tried: express-session's and
+   * @fastify/session's `secret`, koa's `app.keys`. The first one also derives the adopted
+   * session's id, so every process must list them in the same order.
+   */
+  secrets: string | readonly string[];
+  /**
+   * The old library's cookie name.
+   * @default 'connect.sid' (express-session), 'sessionId' (@fastify/session), 'koa.sess' (koa-session)
+   */
+  cookieName?: string;
+  /**
+   * The Path of the old cookie, so that it can be cleared.
+   * @default '/'
+   */
+  cookiePath?: string;
+  /**
+   * The Domain of the old cookie, so that it can be cleared.
+   * @default undefined (host only)
+   */
+  cookieDomain?: string;
+  /**
+   * Prefix of the old store's Redis keys, in front of the session id.
+   * @default 'sess:' (connect-redis, for express-session and @fastify/session), '' (koa-redis)
+   */
+  prefix?: string;
+  /**
+   * Where the old records are, when not in the session's own Redis: a node-redis or ioredis
+   * client, a `redis://` URL or `{ host, port, db, password }` (a client latchkey creates is
+   * closed by `close()`). Required when `store` is not a RedisStore.
+   * @default the session's own Redis
+   */
+  redis?: RedisClientLike | string | RedisConnectionOptions;
+  /**
+   * Where the old data names its user, who becomes the latchkey session's user.
+   * @default Passport's `passport.user` (express-session, koa-session), @fastify/passport's `passport` (@fastify/session)
+   */
+  userOf?: UserOf;
+}
+
+/** {@link AdoptOptions} with the defaults applied. */
+export interface ResolvedAdoptSource {
+  readonly from: AdoptFrom;
+  readonly secrets: readonly string[];
+  readonly cookieName: string;
+  readonly cookiePath: string;
+  readonly cookieDomain: string | undefined;
+  readonly prefix: string;
+  /** `undefined`: the session's own store's Redis. */
+  readonly redis: RedisClientLike | string | RedisConnectionOptions | undefined;
+  /** `undefined`: the library's usual rule (see {@link AdoptOptions.userOf}). */
+  readonly userOf: UserOf | undefined;
+}
+
+/** Each library's defaults for {@link AdoptOptions}: its cookie name, and its usual Redis store's key prefix. */
+export const DEFAULT_ADOPT = {
+  'express-session': { cookieName: 'connect.sid', prefix: 'sess:' },
+  '@fastify/session': { cookieName: 'sessionId', prefix: 'sess:' },
+  // koa-redis stores a session under its cookie's value as it is.
+  'koa-session': { cookieName: 'koa.sess', prefix: '' },
+  cookiePath: '/',
+} as const;
+
+const ADOPT_KNOWN = ['from', 'secrets', 'cookieName', 'cookiePath', 'cookieDomain', 'prefix', 'redis', 'userOf'];
+const ADOPT_FROM = ['express-session', '@fastify/session', 'koa-session'] as const;
+
+function resolveAdopt(value: SessionOptions['adopt'], store: Store | undefined): readonly ResolvedAdoptSource[] {
+  if (value === undefined) return [];
+  const list: unknown[] = Array.isArray(value) ? [...(value as unknown[])] : [value];
+  if (list.length === 0) throw invalid(`adopt must name at least one library, or be left out`);
+  return Object.freeze(list.map((item, index) => resolveAdoptSource(item, store, Array.isArray(value) ? `adopt[${index}]` : 'adopt')));
+}
+
+function resolveAdoptSource(item: unknown, store: Store | undefined, at: string): ResolvedAdoptSource {
+  if (item === null || typeof item !== 'object' || Array.isArray(item)) {
+    throw invalid(`${at} must be an object such as { from: 'express-session', secrets: ['your old secret'] }, got ${describe(item)}`);
+  }
+  const given = item as Record<string, unknown>;
+  for (const name of Object.keys(given)) {
+    if (!ADOPT_KNOWN.includes(name)) throw invalid(`unknown option ${at}.${name}; known are ${ADOPT_KNOWN.join(', ')}`);
+  }
+  const from = given['from'];
+  if (!ADOPT_FROM.includes(from as AdoptFrom)) {
+    throw invalid(`${at}.from must be ${ADOPT_FROM.map((name) => `'${name}'`).join(', ')}, got ${describe(from)}`);
+  }
+  const defaults = DEFAULT_ADOPT[from as AdoptFrom];
+  const rawSecrets = given['secrets'];
+  const secrets: unknown[] = typeof rawSecrets === 'string' ? [rawSecrets] : Array.isArray(rawSecrets) ? [...(rawSecrets as unknown[])] : [];
+  const where = from === 'koa-session' ? "koa's app.keys" : `${String(from)}'s secret option`;
+  if (secrets.length === 0 || !secrets.every((secret) => typeof secret === 'string' && secret !== '')) {
+    throw invalid(`${at}.secrets must be the non-empty secret(s) the old cookies were signed with (${where}), current first; got ${describe(rawSecrets)}`);
+  }
+  const cookieName = given['cookieName'] ?? defaults.cookieName;
+  if (typeof cookieName !== 'string' || !COOKIE_NAME.test(cookieName)) {
+    throw invalid(`${at}.cookieName must be the old library's cookie name, a cookie-name token; got ${describe(cookieName)}`);
+  }
+  const cookiePath = given['cookiePath'] ?? DEFAULT_ADOPT.cookiePath;
+  if (typeof cookiePath !== 'string' || !COOKIE_PATH.test(cookiePath)) {
+    throw invalid(`${at}.cookiePath must start with '/' and hold only printable characters other than ';', got ${describe(cookiePath)}`);
+  }
+  const cookieDomain = given['cookieDomain'];
+  if (cookieDomain !== undefined && (typeof cookieDomain !== 'string' || !COOKIE_DOMAIN.test(cookieDomain))) {
+    throw invalid(`${at}.cookieDomain must be a host name such as 'example.com', got ${describe(cookieDomain)}`);
+  }
+  const prefix = given['prefix'] ?? defaults.prefix;
+  if (typeof prefix !== 'string') throw invalid(`${at}.prefix must be a string such as 'sess:', got ${describe(prefix)}`);
+  const redis = given['redis'];
+  if (redis !== undefined) checkRedisOption(redis);
+  else if (store !== undefined && !hasForeignRecords(store)) {
+    throw invalid(`${at} reads the old sessions from Redis, and this store cannot reach it: give ${at}.redis (your Redis client or URL), or use a RedisStore`);
+  }
+  const userOf = given['userOf'];
+  if (userOf !== undefined && typeof userOf !== 'function') throw invalid(`${at}.userOf must be a function (data) => user id, got ${describe(userOf)}`);
+  return Object.freeze({
+    from: from as AdoptFrom,
+    secrets: Object.freeze(secrets as string[]),
+    cookieName,
+    cookiePath,
+    cookieDomain,
+    prefix,
+    redis: redis as ResolvedAdoptSource['redis'],
+    userOf: userOf as UserOf | undefined,
+  });
 }

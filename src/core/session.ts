@@ -5,6 +5,7 @@ import type { SessionFormat } from './format.js';
 import type { InvalidCookieReason, ResolvedOptions } from './options.js';
 import { CSRF_KEY } from './csrf.js';
 import { toUserId, trimUserSessions } from './admin.js';
+import type { Adopter, OldCookie } from './adopt.js';
 import type { ResponseHeaders } from './headers.js';
 import { publishCookieRefused, publishLifecycle, publishLimitExceeded, type LimitName } from './diagnostics.js';
 import {
@@ -205,6 +206,8 @@ export interface SessionRuntime {
   readonly format: SessionFormat;
   /** The cookie a request that used an existing session sends again, with a format that slides it (see {@link SessionFormat.resendOnUse}). */
   readonly resent: CookieAction;
+  /** With `adopt`: takes over the old library's sessions (see core/adopt.ts). */
+  readonly adopter: Adopter | undefined;
 }
 
 /** The extra metadata of a session that holds none. */
@@ -361,6 +364,10 @@ export class RequestSession implements Session<UntypedSessionData> {
   #nextId: string | undefined;
   /** When the session was created, as last read or written (for a cookie sent again by resendCookie). */
   #createdAt: number | undefined;
+  /** With `adopt`: the old library's verified cookie, until its session is adopted. */
+  #old: OldCookie | undefined;
+  /** With `adopt`: the old cookie this request adopted (or found dead), cleared by the response. */
+  #oldDone: OldCookie | undefined;
 
   constructor(runtime: SessionRuntime, context: RequestContext) {
     this.#rt = runtime;
@@ -384,6 +391,7 @@ export class RequestSession implements Session<UntypedSessionData> {
     const { cookies } = this.#rt;
     const action = this.#cookie;
     const lines = this.#duplicate ? cookies.clearedCopies(this.#secure, this.#ctx.target?.(), action.kind === 'set') : [];
+    if (this.#oldDone !== undefined) lines.push(...(this.#rt.adopter as Adopter).cleared(this.#oldDone, this.#secure));
     if (action.kind === 'set') lines.push(cookies.session(this.#id as string, this.#secure, action.maxAge));
     else if (action.kind === 'clear' && !this.#duplicate) lines.push(cookies.cleared(this.#secure));
     return lines;
@@ -456,17 +464,58 @@ export class RequestSession implements Session<UntypedSessionData> {
         this.#settleSecure();
         this.#duplicate = true;
       }
-      if (cookie.invalid !== undefined) this.#report(cookie.invalid);
+      // With `adopt`, a cookie of the old library (under latchkey's name too, with the drop-in
+      // adapters) is no invalid latchkey cookie when it verifies.
+      if (cookie.id === undefined && !this.#duplicate && this.#rt.adopter !== undefined) this.#old = this.#rt.adopter.verify(header);
+      if (cookie.invalid !== undefined && this.#old === undefined) this.#report(cookie.invalid);
     }
     return this.#id ?? this.#candidate;
   }
 
   #serial<T>(operation: () => Promise<T>): Promise<T> {
     this.#activate();
+    // With `adopt`, the old library's session is taken over before the first operation (or the
+    // next one, if that failed), so that even a write-only request keeps the old data.
+    if (this.#rt.adopter !== undefined && !this.#cookieRead) this.#readCookie();
+    const step = this.#old === undefined ? operation : this.#adopting(operation);
     // The next operation runs once this one has settled, whatever its outcome.
-    const run = this.#queue ? this.#queue.then(operation, operation) : operation();
+    const run = this.#queue ? this.#queue.then(step, step) : step();
     this.#queue = run;
     return run;
+  }
+
+  /**
+   * Reads the Cookie header now, with `adopt`, to know before the first operation whether there
+   * is an old cookie to adopt. If reading fails, it is left for that operation to fail with.
+   */
+  #readCookie(): void {
+    try {
+      this.#target();
+    } catch {
+      this.#cookieRead = false;
+    }
+  }
+
+  /** `operation`, preceded by the adoption of the old library's session (see core/adopt.ts). */
+  #adopting<T>(operation: () => Promise<T>): () => Promise<T> {
+    return async () => {
+      const old = this.#old;
+      if (old !== undefined) {
+        this.#settleSecure();
+        const adopted = await (this.#rt.adopter as Adopter).adopt(old, this.#rt.store, this.#clientFields());
+        this.#old = undefined;
+        this.#oldDone = old;
+        if (adopted !== 'gone') {
+          const now = Date.now();
+          this.#confirmed(adopted.id);
+          this.#data = userData(adopted.fields);
+          this.#known(adopted.fields);
+          this.#createdAt = parseStoredTime(adopted.fields.get(CREATED_AT)) ?? now;
+          this.#cookie = this.#cookieFor(this.#createdAt, now);
+        }
+      }
+      return operation();
+    };
   }
 
   /** Tells the app's onInvalidCookie hook, once per request, why the cookie was not honoured. */

@@ -24,6 +24,7 @@ import {
   type RedisConnectionOptions,
 } from './redis-client.js';
 import { RedisRunner, Script, toFieldMap } from './redis-runner.js';
+import type { ForeignRecord, ForeignRecords, ForeignRecordsStore } from './foreign.js';
 
 /** Options of {@link RedisStore}. */
 export interface RedisStoreOptions {
@@ -182,6 +183,21 @@ function counted(name: string): string {
 const PAST_LIMITS = 'bytes > tonumber(ARGV[5]) or fields > tonumber(ARGV[4])';
 
 const LIMIT_REPLY = "redis.error_reply('LIMIT the session would pass its limits')";
+
+/**
+ * Reads another library's record (see {@link ForeignRecords}): the string under KEYS[1] and its
+ * PTTL together, or false when the key holds no string.
+ */
+const FOREIGN_READ = new Script(`
+if redis.call('TYPE', KEYS[1]).ok ~= 'string' then return false end
+return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}`);
+
+/** What {@link FOREIGN_READ} answered, as a {@link ForeignRecord}. */
+function toForeignRecord(reply: unknown): ForeignRecord | null {
+  if (!Array.isArray(reply) || reply.length !== 2 || reply[0] === null || reply[0] === undefined) return null;
+  const ttl = Number(reply[1]);
+  return { value: String(reply[0]), ttlMs: ttl > 0 ? ttl : undefined };
+}
 
 /**
  * Creates the hash from the pairs in ARGV[2..] unless the key exists; ARGV[1] is the TTL. The
@@ -436,7 +452,7 @@ function flatten(fields: readonly StoreField[]): string[] {
  * so each is one round trip and works on standalone Redis, Sentinel and Cluster alike. Works with
  * node-redis and ioredis clients.
  */
-export class RedisStore implements UserIndexStore {
+export class RedisStore implements UserIndexStore, ForeignRecordsStore {
   readonly #redis: RedisRunner;
   readonly #prefix: string;
 
@@ -718,5 +734,18 @@ export class RedisStore implements UserIndexStore {
   /** Closes the client if this store created it; a client that was passed in is left open. */
   async close(): Promise<void> {
     await this.#redis.close();
+  }
+
+  /**
+   * Other session libraries' records in this Redis, by full key (no prefix added), with this
+   * store's command timeout: for `adopt`.
+   */
+  foreignRecords(): ForeignRecords {
+    return {
+      read: async (key) => toForeignRecord(await this.#script('adopt', FOREIGN_READ, key, [])),
+      remove: async (key) => {
+        await this.#command('adopt', key, ['DEL', key]);
+      },
+    };
   }
 }
