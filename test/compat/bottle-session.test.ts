@@ -495,6 +495,7 @@ describe("compat: 'bottle-session' options", () => {
     rejects({ ...bottle, maxSessionsPerUser: 3 }, /maxSessionsPerUser cannot be used .*bottle-session has no users/);
     rejects({ ...bottle, recordClient: true }, /recordClient cannot be used .*fields the Python app would see/);
     rejects({ ...bottle, touchInterval: 30 }, /touchInterval cannot be set .*every request that uses it/);
+    rejects({ ...bottle, adopt: { from: 'express-session', secrets: ['old secret'] } }, /adopt cannot be used .*latchkey's own layout/);
     const redisStore = new RedisStore({ redis: 'redis://127.0.0.1:1' });
     try {
       rejects({ ...bottle, store: redisStore }, /a RedisStore cannot be used .*bookkeeping fields.*pass redis/);
