@@ -1,12 +1,12 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { serialize } from 'cookie';
-import { toUserId, trimUserSessions } from './admin.js';
+import { trimUserSessions } from './admin.js';
 import { SessionError } from './errors.js';
 import { cookieValue } from './cookie.js';
 import { publishAdopted } from './diagnostics.js';
 import { storageId } from './id.js';
 import type { AdoptFrom, ResolvedAdoptSource, ResolvedOptions } from './options.js';
-import { fastifyPassportUser, passportUser, type UserOf } from './plain.js';
+import { fastifyPassportUser, passportUser, userIdOf, type UserOf } from './plain.js';
 import type { ForeignRecords } from '../stores/foreign.js';
 import { CREATED_AT_FIELD, LAST_SEEN_FIELD, USER_FIELD, type Store, type StoreField, type UserIndexStore } from '../stores/store.js';
 
@@ -134,16 +134,6 @@ function recordData(from: AdoptFrom, json: string, now: number): Record<string, 
   // koa-session drops a session whose `_expire` has passed, whatever the store's TTL.
   if (from === 'koa-session' && typeof record['_expire'] === 'number' && record['_expire'] < now) return undefined;
   return record;
-}
-
-/** A user id as latchkey stores it, or `undefined` for none (or one latchkey cannot index). */
-function userIdOf(value: unknown): string | undefined {
-  if (value === undefined || value === null) return undefined;
-  try {
-    return toUserId(value, 'userOf');
-  } catch {
-    return undefined;
-  }
 }
 
 /** A key as a stored field: keys starting with ':' are escaped, as the session's own writes do. */

@@ -32,7 +32,7 @@ export function fastifyPassportUser(data: Readonly<Record<string, unknown>>): un
 }
 
 /** A user id as latchkey stores it, or `undefined` when `value` is none (or not a usable id). */
-function userIdOf(value: unknown): string | undefined {
+export function userIdOf(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined;
   try {
     return toUserId(value, 'userOf');

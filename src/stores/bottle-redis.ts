@@ -1,8 +1,8 @@
 import { SessionError } from '../core/errors.js';
 import { MAX_COUNTER, sessionEnded, type Store, type StoreChange, type StoreExpiry, type StoreField, type StoreLimits } from './store.js';
 import type { RedisClientLike, RedisConnectionOptions } from './redis-client.js';
-import { RedisRunner, Script, toFieldMap } from './redis-runner.js';
-import { chunked, CREATE, DEFAULT_REDIS_STORE_OPTIONS, scriptError } from './redis.js';
+import { Script, toFieldMap, type RedisRunner } from './redis-runner.js';
+import { chunked, CREATE, openRedisStore, scriptError } from './redis.js';
 
 /** Options of {@link BottleRedisStore}. */
 export interface BottleRedisStoreOptions {
@@ -180,16 +180,9 @@ export class BottleRedisStore implements Store {
    * @throws {@link SessionError} `INVALID_OPTIONS` when an option is not usable
    */
   constructor(options: BottleRedisStoreOptions = {}) {
-    const { redis = DEFAULT_REDIS_STORE_OPTIONS.redis, prefix = DEFAULT_REDIS_STORE_OPTIONS.prefix } = options;
-    const timeout = options.commandTimeout ?? DEFAULT_REDIS_STORE_OPTIONS.commandTimeout;
-    if (typeof prefix !== 'string') {
-      throw new SessionError('INVALID_OPTIONS', `prefix must be a string such as 'session:', got ${typeof prefix}`);
-    }
-    if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) {
-      throw new SessionError('INVALID_OPTIONS', `commandTimeout must be a number of milliseconds above 0, got ${String(timeout)}`);
-    }
+    const { prefix, redis } = openRedisStore(options);
     this.#prefix = prefix;
-    this.#redis = new RedisRunner(redis, timeout);
+    this.#redis = redis;
   }
 
   #key(id: string): string {

@@ -447,6 +447,23 @@ function flatten(fields: readonly StoreField[]): string[] {
 }
 
 /**
+ * The prefix and the Redis connection of a store taking {@link RedisStoreOptions} (RedisStore, and
+ * the store of bottle-session's layout), with the defaults applied and the options checked.
+ * @throws {@link SessionError} `INVALID_OPTIONS` when an option is not usable
+ */
+export function openRedisStore(options: RedisStoreOptions): { readonly prefix: string; readonly redis: RedisRunner } {
+  const { redis = DEFAULT_REDIS_STORE_OPTIONS.redis, prefix = DEFAULT_REDIS_STORE_OPTIONS.prefix } = options;
+  const timeout = options.commandTimeout ?? DEFAULT_REDIS_STORE_OPTIONS.commandTimeout;
+  if (typeof prefix !== 'string') {
+    throw new SessionError('INVALID_OPTIONS', `prefix must be a string such as 'session:', got ${typeof prefix}`);
+  }
+  if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) {
+    throw new SessionError('INVALID_OPTIONS', `commandTimeout must be a number of milliseconds above 0, got ${String(timeout)}`);
+  }
+  return { prefix, redis: new RedisRunner(redis, timeout) };
+}
+
+/**
  * Sessions in Redis: one hash per session (`prefix` + storage id), one field per attribute, the
  * key's TTL as the idle timeout. Every operation is a single command or a single-key Lua script,
  * so each is one round trip and works on standalone Redis, Sentinel and Cluster alike. Works with
@@ -460,16 +477,9 @@ export class RedisStore implements UserIndexStore, ForeignRecordsStore {
    * @throws {@link SessionError} `INVALID_OPTIONS` when an option is not usable
    */
   constructor(options: RedisStoreOptions = {}) {
-    const { redis = DEFAULT_REDIS_STORE_OPTIONS.redis, prefix = DEFAULT_REDIS_STORE_OPTIONS.prefix } = options;
-    const timeout = options.commandTimeout ?? DEFAULT_REDIS_STORE_OPTIONS.commandTimeout;
-    if (typeof prefix !== 'string') {
-      throw new SessionError('INVALID_OPTIONS', `prefix must be a string such as 'session:', got ${typeof prefix}`);
-    }
-    if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) {
-      throw new SessionError('INVALID_OPTIONS', `commandTimeout must be a number of milliseconds above 0, got ${String(timeout)}`);
-    }
+    const { prefix, redis } = openRedisStore(options);
     this.#prefix = prefix;
-    this.#redis = new RedisRunner(redis, timeout);
+    this.#redis = redis;
   }
 
   #command(what: string, key: string, args: readonly string[]): Promise<unknown> {
