@@ -16,7 +16,15 @@ const server = createServer(
       const name = await session.get('name');
       res.end(name !== undefined && name !== '' ? `Hello, ${String(name)}` : "I don't recognize you.");
     } else if (route === 'set' && param) {
-      await session.set('name', decodeURIComponent(param));
+      let name: string;
+      try {
+        name = decodeURIComponent(param);
+      } catch {
+        res.statusCode = 400;
+        res.end('That name is not valid percent-encoded UTF-8.');
+        return;
+      }
+      await session.set('name', name);
       res.end('I recognize you now.');
     } else {
       res.statusCode = 404;

@@ -222,6 +222,11 @@ describe('the framework examples (npm run example:<framework>)', () => {
       assert.deepEqual(await redis.command('HGETALL', key), ['name', 'Chris'], 'what the Python app reads with session.get("name")');
       assert.equal(await redis.command('TTL', key), 600);
       assert.equal((await browser.get('/')).body, 'Hello, Chris');
+      const bad = await browser.get('/set/%E0%A4%A');
+      assert.deepEqual([bad.status, bad.body], [400, 'That name is not valid percent-encoded UTF-8.']);
+      assert.deepEqual(await redis.command('HGETALL', key), ['name', 'Chris'], 'a name that does not decode changes nothing');
+      assert.deepEqual((await browser.get('/set/Jos%C3%A9')).body, 'I recognize you now.');
+      assert.equal((await browser.get('/')).body, 'Hello, José');
     } finally {
       await example.stop();
     }
