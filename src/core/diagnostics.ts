@@ -203,9 +203,19 @@ class ObservedStore implements Store {
   readonly #store: Store;
   readonly #name: string;
 
+  /** {@inheritDoc Store.loadTouched}; only where the store has it. */
+  readonly loadTouched: ((id: string, expiry: StoreExpiry) => Promise<Map<string, string> | null>) | undefined;
+
   constructor(store: Store) {
     this.#store = store;
     this.#name = nameOf(store);
+    if (typeof store.loadTouched === 'function') {
+      const loadTouched = store.loadTouched.bind(store);
+      this.loadTouched = (id, expiry) => {
+        if (!sessionChannel.hasSubscribers && !tracing()) return loadTouched(id, expiry);
+        return this.#observe('load', () => loadTouched(id, expiry));
+      };
+    }
   }
 
   /** Calls the store through `call`, observed. Only called while someone listens, so `call` costs nothing otherwise. */

@@ -635,7 +635,11 @@ export class RequestSession implements Session<UntypedSessionData> {
       }
       const sid = this.#rt.format.storageId(id);
       const now = Date.now();
-      const fields = await this.#rt.store.load(sid);
+      const { store, options } = this.#rt;
+      // When every read extends the expiry (and nothing else is refreshed with it), a store that
+      // can read and extend at once saves the second round trip.
+      const touched = options.touchInterval === 0 && options.maxAgeMs === null && !options.recordClient ? store.loadTouched : undefined;
+      const fields = touched === undefined ? await store.load(sid) : await touched.call(store, sid, this.#expiry(now));
       if (fields === null) {
         if (!this.#seen) this.#unknown();
         this.#lost();
@@ -657,7 +661,7 @@ export class RequestSession implements Session<UntypedSessionData> {
       // refreshes it at most once per touchInterval whatever other clients do.
       // A missing or unreadable last-seen counts as long ago.
       const lastSeen = parseStoredTime(fields.get(LAST_SEEN)) ?? 0;
-      if (now - lastSeen >= this.#rt.options.touchInterval * 1000) await this.#refresh(sid, now);
+      if (touched === undefined && now - lastSeen >= options.touchInterval * 1000) await this.#refresh(sid, now);
     });
   }
 

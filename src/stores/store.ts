@@ -156,6 +156,15 @@ export interface Store {
    */
   load(id: string): Promise<Map<string, string> | null>;
   /**
+   * Optional: the session's fields, as {@link Store.load} reads them, with its time to live reset
+   * to `expiry.ttlMs` in the same round trip (a missing session stays missing). latchkey calls it
+   * in place of `load` when every read extends the expiry anyway (`touchInterval: 0`, as with
+   * `compat: 'bottle-session'`), so such a read is one round trip rather than a load and then an
+   * update, for sessions without an absolute lifetime (`expiry.maxAgeMs` is `null`) and without
+   * client details to record. A store without it is read with `load`, then refreshed with `update`.
+   */
+  loadTouched?(id: string, expiry: StoreExpiry): Promise<Map<string, string> | null>;
+  /**
    * Creates a session with these fields (never empty: latchkey always writes its metadata,
    * {@link CREATED_AT_FIELD} included) and time to live. Resolves `false`, changing nothing, if a
    * session with this id exists already, or the id was ended recently. `maxAgeMs` is the absolute

@@ -339,6 +339,13 @@ for (const [clientName, connect] of Object.entries(CLIENTS)) {
       assert.equal(await redis.command('TTL', KEY), 600);
       assert.deepEqual(reply.setCookie, [`bottle.session=${HEX}; Max-Age=600; Path=/`]);
 
+      // One round trip: the read and the refresh are one script (HGETALL, then PEXPIRE), not two commands.
+      await redis.command('EXPIRE', KEY, '5');
+      await redis.resetStats();
+      assert.equal((await get(app, '/', HEX)).body, 'Hello, Chris');
+      assert.deepEqual(Object.fromEntries(await redis.commandCounts()), { evalsha: 1, hgetall: 1, pexpire: 1 });
+      assert.equal(await redis.command('TTL', KEY), 600);
+
       await redis.command('EXPIRE', KEY, '100');
       await redis.resetStats();
       const plain = await get(app, '/plain', HEX);

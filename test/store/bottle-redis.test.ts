@@ -65,6 +65,15 @@ describe('BottleRedisStore', () => {
     assert.equal(await store.load(NEW), null);
   });
 
+  it('loadTouched reads the hash and resets its TTL in one script; a missing key stays missing', async () => {
+    await redis.command('HSET', `session:${OLD}`, 'name', 'Chris', ':x', 'colon');
+    await redis.command('EXPIRE', `session:${OLD}`, '5');
+    assert.deepEqual(await store.loadTouched(OLD, expiry()), new Map([['name', 'Chris'], ['::x', 'colon']]));
+    assert.equal(await redis.command('TTL', `session:${OLD}`), 600);
+    assert.equal(await store.loadTouched(NEW, expiry()), null);
+    assert.deepEqual(await redis.command('KEYS', '*'), [`session:${OLD}`], 'nothing created for a missing session');
+  });
+
   it('update and increment never create a missing key; a refresh is one PEXPIRE', async () => {
     assert.equal(await store.update(NEW, [['name', 'x'], [':s', '1']], [], expiry(), ROOMY), false);
     assert.equal(await store.increment(NEW, 'n', 1, [[':s', '1']], expiry(), ROOMY), null);
