@@ -31,7 +31,7 @@ export interface NodeRedisSentinelLike {
 
 /** What latchkey needs of an ioredis (v5+) client: `new Redis(...)` or `new Cluster(...)`. */
 export interface IoRedisLike {
-  call(command: string, ...args: string[]): Promise<unknown>;
+  call(command: string, ...args: Array<string | Buffer>): Promise<unknown>;
   readonly status: string;
   /** The connection of a standalone client (none on a cluster client). */
   readonly stream?: { readonly writable: boolean };
@@ -102,12 +102,21 @@ export function toSendCommand(client: RedisClientLike): SendCommand {
   if ('call' in client && typeof client.call === 'function') {
     const io = client;
     const lost = connectionLoss(io);
-    return failFast(
+    const send = failFast(
       // Once the connection has ended and until it closes, ioredis still says 'ready' but keeps
       // commands for the next connection, which would run them after latchkey gave up on them.
       () => io.status === 'ready' && io.stream?.writable !== false,
-      (_key, [command, ...rest]) => Promise.race([io.call(command as string, ...rest), lost()]),
+      (_key, [command, ...rest], signal) => {
+        if (command !== 'EVALSHA' && command !== 'EVAL') return Promise.race([io.call(command as string, ...rest), lost()]);
+        const script = withdrawable(command, rest[0] as string, signal);
+        // Given up on when the connection closes too, as the race below does.
+        return Promise.race([io.call(command, script.arg, ...rest.slice(1)), lost()]).catch((error: unknown) => {
+          script.withdraw();
+          throw error;
+        });
+      },
     );
+    return Object.assign(send, { abortable: true });
   }
   const isReady = (): boolean => (client as { isReady?: boolean }).isReady !== false;
   if ('getSlotMaster' in client) {
@@ -253,12 +262,35 @@ const RECONNECTING = 'the connection to Redis is down and the client is reconnec
 /** Per ioredis client: the promise that rejects when its current connection closes. */
 const losses = new WeakMap<IoRedisLike, () => Promise<never>>();
 
+/** What a script's SHA-1 becomes once latchkey gave up on it: a script no Redis holds (NOSCRIPT). */
+const WITHDRAWN_SHA = 0x30;
+/** What a script's source becomes once latchkey gave up on it: blanks, a script that does nothing. */
+const WITHDRAWN_SOURCE = 0x20;
+
+/**
+ * A script's SHA-1 (EVALSHA) or source (EVAL) for ioredis, as a Buffer that {@link withdraw}
+ * overwrites once latchkey has given up on the command (its timeout, through `signal`, or the
+ * connection closing): ioredis sends a command again after a reconnection or, on a Cluster,
+ * after a failover, and would then apply a write the app was told had failed. It writes a Buffer
+ * argument as the Buffer holds it at each send, so, sent again, EVALSHA names a script no Redis
+ * holds (NOSCRIPT) and EVAL runs an empty one. (A command already on its way to Redis when
+ * latchkey gives up may still run: its outcome is unknown, as with any timeout.)
+ */
+function withdrawable(command: 'EVALSHA' | 'EVAL', arg: string, signal: AbortSignal | undefined): { readonly arg: Buffer; withdraw(): void } {
+  const script = Buffer.from(arg);
+  const withdraw = (): void => {
+    script.fill(command === 'EVALSHA' ? WITHDRAWN_SHA : WITHDRAWN_SOURCE);
+  };
+  signal?.addEventListener('abort', withdraw, { once: true });
+  return { arg: script, withdraw };
+}
+
 /**
  * A function giving a promise that rejects when the client's current connection closes. ioredis
  * keeps the commands that were in flight and sends them again after reconnecting, failing them
  * only after many attempts; raced against this, latchkey's own commands fail when the connection
- * does, as with node-redis. (What ioredis sends again may still run: a failed write's outcome is
- * unknown, as with any timeout.) One listener per client, however many stores share it.
+ * does, as with node-redis; the scripts ioredis then sends again are withdrawn (see
+ * {@link withdrawable}). One listener per client, however many stores share it.
  */
 function connectionLoss(client: IoRedisLike): () => Promise<never> {
   const known = losses.get(client);

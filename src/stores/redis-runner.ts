@@ -86,7 +86,8 @@ export class RedisRunner {
   script(what: string, script: Script, key: string, args: readonly string[]): Promise<unknown> {
     return this.run(what, (signal) =>
       this.send(key, ['EVALSHA', script.sha, '1', key, ...args], signal).catch((error: unknown) => {
-        if (replyErrorCode(error) !== 'NOSCRIPT') throw error;
+        // A script withdrawn after the timeout (see redis-client.ts) answers NOSCRIPT when sent again: not loaded again.
+        if (replyErrorCode(error) !== 'NOSCRIPT' || signal?.aborted === true) throw error;
         return this.send(key, ['EVAL', script.source, '1', key, ...args], signal);
       }),
     );
