@@ -101,14 +101,15 @@ button.secondary { background: #fff; color: #0b57d0; }
 input[type=text] { font: inherit; padding: .35rem .5rem; border: 1px solid #8a8f98; border-radius: .4rem; }
 table { border-collapse: collapse; width: 100%; background: #fff; }
 th, td { text-align: left; padding: .5rem; border-bottom: 1px solid #e1e4e8; vertical-align: top; }
-.this { font-weight: 600; color: #1e7b34; }
+time { white-space: nowrap; } form { margin: 1rem 0; } td form { margin: 0; }
+.this { font-weight: 600; color: #1e7b34; white-space: nowrap; }
 .sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
-@media (max-width: 34rem) { thead { display: none; } tr, td { display: block; } td::before { content: attr(data-label) ": "; font-weight: 600; } }`;
+@media (max-width: 34rem) { thead { display: none; } tr, td { display: block; } td[data-label]::before { content: attr(data-label) ": "; font-weight: 600; } }`;
 
 /** A whole page: one h1, the navigation, the flash messages, and `body` in the main landmark. */
 async function page(c: App, title: string, body: Html, status: 200 | 403 | 404 | 500 | 503 = 200, signedIn?: boolean) {
   const flashes = signedIn === undefined ? [] : await takeFlashes(c.get('session'));
-  const nav = signedIn === undefined ? [] : [
+  const nav = signedIn === undefined ? html`<a href="/">Home</a>` : [
     html`<a href="/">Home</a> <a href="/visit">Visitor counter</a>`,
     signedIn ? html` <a href="/account">Your account</a> <a href="/devices">Your devices</a>` : html` <a href="/login">Sign in</a>`,
   ];
@@ -131,7 +132,7 @@ async function userPage(c: App, title: string, body: (userId: string | undefined
 }
 
 /** A form that posts to `action` with the session's CSRF token. */
-async function form(c: App, action: string, fields: Html | string, button: string, secondary = false) {
+async function form(c: App, action: string, fields: Html | string, button: Html | string, secondary = false) {
   const token = await csrfToken(c.get('session'));
   return html`<form method="post" action="${action}">${new Html(String(fields))}<input type="hidden" name="_csrf" value="${token}"><button${new Html(secondary ? ' class="secondary"' : '')}>${button}</button></form>`;
 }
@@ -233,7 +234,7 @@ app.get('/devices', async (c) => {
       const { browser, system } = describeClient(device.userAgent);
       const action = device.current
         ? html`<span class="this">This device</span>`
-        : await form(c, `/devices/${encodeURIComponent(device.handle)}/sign-out`, '', `Sign out ${browser} on ${system}`, true);
+        : await form(c, `/devices/${encodeURIComponent(device.handle)}/sign-out`, '', html`Sign out<span class="sr"> ${browser} on ${system}</span>`, true);
       return html`<tr><td data-label="Device">${browser} on ${system}${device.ip ? html`<br><small>${device.ip}</small>` : ''}</td>
 <td data-label="Signed in">${when(device.createdAt)}</td><td data-label="Last seen">${when(device.lastSeenAt)}</td><td>${action}</td></tr>`;
     }),
@@ -241,7 +242,7 @@ app.get('/devices', async (c) => {
   const others = devices.length > 1 ? await form(c, '/devices/sign-out-others', '', 'Sign out everywhere else') : html`<p>This is your only device.</p>`;
   return page(c, 'Your devices', html`<p>Where <strong>${userId}</strong> is signed in now, oldest first.</p>
 <table><thead><tr><th scope="col">Device</th><th scope="col">Signed in</th><th scope="col">Last seen</th><th scope="col"><span class="sr">Action</span></th></tr></thead>
-<tbody>${rows}</tbody></table><p></p>${others}`, 200, true);
+<tbody>${rows}</tbody></table>${others}`, 200, true);
 });
 
 app.post('/devices/:handle/sign-out', async (c) => {
