@@ -56,6 +56,59 @@ async function walkThrough(url: string): Promise<void> {
   assert.equal((await new Browser(url).get('/')).body, "I don't recognize you.");
 }
 
+/** The text of the demo page's element with `id`, tags removed and entities left as they are. */
+function textOf(body: string, id: string): string | undefined {
+  return new RegExp(`<p id="${id}">(.*?)</p>`, 's').exec(body)?.[1]?.replace(/<[^>]*>/g, '');
+}
+
+/** The README's walk through the demo, in its HTML pages: greeting, name, visitor counter. */
+async function walkThroughDemo(url: string): Promise<void> {
+  const browser = new Browser(url);
+  const home = await browser.get('/');
+  assert.equal(home.status, 200);
+  assert.match(home.headers.get('content-type') ?? '', /^text\/html/);
+  assert.equal(textOf(home.body, 'greeting'), 'I don&#39;t recognize you.');
+  assert.match(home.body, /<h1>latchkey demo<\/h1>/);
+  assert.equal(browser.cookie, undefined, 'a visitor who only reads gets no session');
+  assert.match((await browser.get('/set/Chris')).body, /I recognize you now\./);
+  assert.equal(textOf((await browser.get('/')).body, 'greeting'), 'Hello, Chris');
+  assert.match(textOf((await browser.get('/visit')).body, 'visits') ?? '', /^You are visitor 1, your last visit was on never$/);
+  assert.match(textOf((await browser.get('/visit')).body, 'visits') ?? '', /^You are visitor 2, your last visit was on \d{4}-\d\d-\d\dT/);
+  assert.equal(textOf((await new Browser(url).get('/')).body, 'greeting'), 'I don&#39;t recognize you.');
+  // What a visitor typed is escaped, never markup.
+  const script = new Browser(url);
+  await script.get('/set/%3Cscript%3Ealert(1)%3C%2Fscript%3E');
+  assert.equal(textOf((await script.get('/')).body, 'greeting'), 'Hello, &#60;script&#62;alert(1)&#60;/script&#62;');
+}
+
+/** The demo's sign-in: a CSRF-protected form, a new session id, the account and devices pages, sign out. */
+async function demoSignIn(url: string): Promise<void> {
+  const browser = new Browser(url);
+  const token = /name="_csrf" value="([\w-]{43})"/.exec((await browser.get('/login')).body)?.[1] as string;
+  assert.ok(token);
+  const before = browser.cookie;
+  // The user agent is recorded at login, for the devices page.
+  const firefox = { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0' };
+  const post = (path: string, fields: Record<string, string>) =>
+    browser.get(path, { method: 'POST', body: new URLSearchParams(fields), redirect: 'manual', headers: firefox });
+  const refused = await post('/login', { user: 'ada' });
+  assert.equal(refused.status, 403);
+  assert.match(refused.body, /<h1>Form refused<\/h1>/);
+  assert.equal(browser.cookie, before, 'a refused login changes nothing');
+  const login = await post('/login', { user: 'ada', _csrf: token });
+  assert.deepEqual([login.status, login.headers.get('location')], [303, '/account']);
+  assert.notEqual(browser.cookie, before, 'a login gets a new session id');
+  const account = (await browser.get('/account')).body;
+  assert.match(account, /<p class="flash info" role="status">Signed in as ada\.<\/p>/);
+  assert.equal(textOf(account, 'who'), 'Signed in as ada.');
+  const devices = (await browser.get('/devices')).body;
+  assert.match(devices, /Firefox on Linux/);
+  assert.match(devices, /This device/);
+  const fresh = /name="_csrf" value="([\w-]{43})"/.exec(account)?.[1] as string;
+  assert.equal((await post('/logout', { _csrf: fresh })).status, 303);
+  assert.equal(textOf((await browser.get('/account')).body, 'who'), 'You are not signed in.');
+}
+
 /** The Express example's login form: CSRF token, a new id on login, destroy on logout. */
 async function logInAndOut(url: string): Promise<void> {
   const browser = new Browser(url);
@@ -89,10 +142,12 @@ describe('npm start (the demo)', () => {
     const demo = await startExample('examples/demo.ts', { REDIS_URL: redis.url });
     try {
       assert.match(demo.output(), /sessions in Redis at redis:\/\/127\.0\.0\.1/);
-      await walkThrough(demo.url);
+      await walkThroughDemo(demo.url);
       assert.equal(await redis.command('GET', 'latchkey-demo:visitors'), '2');
       const keys = (await redis.command('KEYS', 'session:*')) as string[];
-      assert.equal(keys.length, 1, 'one session: the visitor without a cookie only read');
+      assert.equal(keys.length, 2, "Chris' session and the escaped name's: the visitor without a cookie only read");
+      await demoSignIn(demo.url);
+      assert.equal(await redis.command('EXISTS', 'session:user:ada'), 0, "signing out removed ada's only session from her index");
     } finally {
       await demo.stop();
     }
@@ -104,7 +159,8 @@ describe('npm start (the demo)', () => {
       const lines = demo.output().trim().split('\n');
       assert.equal(lines.length, 2, demo.output());
       assert.match(lines[0] as string, /^latchkey demo: no Redis at redis:\/\/127\.0\.0\.1:\d+ \(.+\); sessions are kept in memory/);
-      await walkThrough(demo.url);
+      await walkThroughDemo(demo.url);
+      await demoSignIn(demo.url);
     } finally {
       await demo.stop();
     }
