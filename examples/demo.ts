@@ -17,7 +17,7 @@
 import { serve } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import { createClient } from 'redis';
-import { MemoryStore, addFlash, checkCsrf, csrfToken, isSessionError, takeFlashes } from 'latchkey';
+import { MemoryStore, SessionError, addFlash, checkCsrf, csrfToken, isSessionError, takeFlashes } from 'latchkey';
 import { host, origin, port } from './address.js';
 import { session, type SessionEnv } from 'latchkey/hono';
 
@@ -159,6 +159,23 @@ function describeClient(userAgent: string | undefined): { browser: string; syste
 /** A time for people, in UTC: "2026-12-02 05:30 UTC", in a <time> element. */
 const when = (date: Date) => html`<time datetime="${date.toISOString()}">${date.toISOString().slice(0, 16).replace('T', ' ')} UTC</time>`;
 
+/**
+ * Counts a visitor in the Redis the sessions use. While that Redis is out, the same 503 page as
+ * for sessions, within latchkey's command timeout (2 s): the app's own client would wait for ever.
+ */
+async function countVisitor(client: NonNullable<typeof redis>): Promise<number> {
+  const unavailable = (cause?: unknown) => new SessionError('STORE_UNAVAILABLE', 'the visitor counter could not reach Redis', { cause });
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => (timer = setTimeout(() => reject(unavailable()), 2000)));
+  try {
+    return await Promise.race([client.incr('latchkey-demo:visitors'), timeout]);
+  } catch (error) {
+    throw isSessionError(error) ? error : unavailable(error);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 // ---- The app ----
 
 const app = new Hono<SessionEnv<Demo>>();
@@ -179,8 +196,8 @@ app.get('/set/:name', async (c) => {
 });
 
 app.get('/visit', async (c) => {
-  const visitor = redis ? await redis.incr('latchkey-demo:visitors') : ++memoryVisitors;
   const lastVisit = await c.get('session').get('visit', 'never');
+  const visitor = redis ? await countVisitor(redis) : ++memoryVisitors;
   await c.get('session').set('visit', new Date().toISOString());
   return userPage(c, 'Visitor counter', () => html`<p id="visits">You are visitor ${visitor}, your last visit was on ${lastVisit}</p>`);
 });

@@ -218,6 +218,9 @@ describeInChromium('the demo (npm start) in Chromium', {}, (chromium) => {
       assert.match(text, /Sessions are unavailable right now, try again in a moment\./);
       assert.doesNotMatch(await page.content(), /Error|STORE_UNAVAILABLE|\bat \S+:\d+/, 'no stack, no error message');
       await screenshot(page, 'unavailable');
+      // The visitor counter shares that Redis: the same page, not a 500.
+      assert.equal((await page.goto(`${demo.origin}/visit`))?.status(), 503);
+      assert.equal(await page.locator('h1').innerText(), 'Sessions are unavailable');
     } finally {
       process.kill(pid, 'SIGCONT');
     }
