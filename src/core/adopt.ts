@@ -7,6 +7,7 @@ import { publishAdopted } from './diagnostics.js';
 import { storageId } from './id.js';
 import type { AdoptFrom, ResolvedAdoptSource, ResolvedOptions } from './options.js';
 import { fastifyPassportUser, passportUser, userIdOf, type UserOf } from './plain.js';
+import { toField } from './session.js';
 import type { ForeignRecords } from '../stores/foreign.js';
 import { CREATED_AT_FIELD, LAST_SEEN_FIELD, USER_FIELD, type Store, type StoreField, type UserIndexStore } from '../stores/store.js';
 
@@ -134,11 +135,6 @@ function recordData(from: AdoptFrom, json: string, now: number): Record<string, 
   // koa-session drops a session whose `_expire` has passed, whatever the store's TTL.
   if (from === 'koa-session' && typeof record['_expire'] === 'number' && record['_expire'] < now) return undefined;
   return record;
-}
-
-/** A key as a stored field: keys starting with ':' are escaped, as the session's own writes do. */
-function toField(key: string): string {
-  return key.startsWith(':') ? `:${key}` : key;
 }
 
 /**

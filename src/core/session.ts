@@ -223,7 +223,8 @@ const MAX_IP = 64;
 const CREATED_AT = CREATED_AT_FIELD;
 const LAST_SEEN = LAST_SEEN_FIELD;
 
-function toField(key: string): string {
+/** A key of the app as a stored field: a key starting with ':' gets another, so it never meets latchkey's metadata fields. */
+export function toField(key: string): string {
   return key.startsWith(':') ? `:${key}` : key;
 }
 

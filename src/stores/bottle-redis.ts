@@ -2,7 +2,7 @@ import { SessionError } from '../core/errors.js';
 import { MAX_COUNTER, sessionEnded, type Store, type StoreChange, type StoreExpiry, type StoreField, type StoreLimits } from './store.js';
 import type { RedisClientLike, RedisConnectionOptions } from './redis-client.js';
 import { Script, toFieldMap, type RedisRunner } from './redis-runner.js';
-import { chunked, CREATE, openRedisStore, scriptError } from './redis.js';
+import { chunked, CREATE, flatten, openRedisStore, scriptError } from './redis.js';
 
 /** Options of {@link BottleRedisStore}. */
 export interface BottleRedisStoreOptions {
@@ -152,12 +152,6 @@ function movedPairs(stored: Map<string, string>, change: StoreChange): Map<strin
     if (name !== undefined) fields.set(name, value);
   }
   return fields;
-}
-
-function flatten(fields: Map<string, string>): string[] {
-  const out: string[] = [];
-  for (const [field, value] of fields) out.push(field, value);
-  return out;
 }
 
 /**

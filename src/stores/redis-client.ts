@@ -66,9 +66,12 @@ export type SendCommand = ((key: string, args: readonly string[], signal?: Abort
    * Sentinel and Cluster clients queue commands while they switch nodes, a standalone node-redis
    * client before its first connection), so that the caller should pass a `signal` and abort it
    * on timeout: node-redis then drops the command instead of running a write the app was told
-   * had failed. It can change from one command to the next: read it for each.
+   * had failed. It can change from one command to the next: read it for each. `'scripts'`: only
+   * scripts need it (ioredis, which sends a command again after a reconnection or a failover; its
+   * scripts are withdrawn on abort, see {@link withdrawable}, and its other commands are reads or
+   * idempotent).
    */
-  readonly abortable?: boolean;
+  readonly abortable?: boolean | 'scripts';
 };
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -116,7 +119,7 @@ export function toSendCommand(client: RedisClientLike): SendCommand {
         });
       },
     );
-    return Object.assign(send, { abortable: true });
+    return Object.assign(send, { abortable: 'scripts' as const });
   }
   const isReady = (): boolean => (client as { isReady?: boolean }).isReady !== false;
   if ('getSlotMaster' in client) {

@@ -64,9 +64,10 @@ export class RedisRunner {
    * Runs `operation` once the first connection (if any) is settled, within the command timeout;
    * whatever it fails with becomes a {@link SessionError}.
    */
-  run(what: string, operation: (signal?: AbortSignal) => Promise<unknown>): Promise<unknown> {
+  run(what: string, operation: (signal?: AbortSignal) => Promise<unknown>, script = false): Promise<unknown> {
     // Only for clients that may still run a command after the timeout; it costs the others.
-    const controller = this.send.abortable ? new AbortController() : undefined;
+    const { abortable } = this.send;
+    const controller = abortable === true || (script && abortable === 'scripts') ? new AbortController() : undefined;
     let pending: Promise<unknown>;
     try {
       const first = this.#firstConnection;
@@ -90,6 +91,7 @@ export class RedisRunner {
         if (replyErrorCode(error) !== 'NOSCRIPT' || signal?.aborted === true) throw error;
         return this.send(key, ['EVAL', script.source, '1', key, ...args], signal);
       }),
+      true,
     );
   }
 

@@ -440,7 +440,8 @@ function withTally(fields: Iterable<StoreField>): string[] {
   return out;
 }
 
-function flatten(fields: readonly StoreField[]): string[] {
+/** Field-value pairs as the flat list of arguments HSET and the scripts take. */
+export function flatten(fields: Iterable<StoreField>): string[] {
   const out: string[] = [];
   for (const [field, value] of fields) out.push(field, value);
   return out;
